@@ -1,0 +1,59 @@
+"""Charliecloud: ``ch-run [opts] IMAGE -- CMD…`` for directory and SquashFS images.
+
+ch-run passes its own environment (``PATH`` included) into the container, so the environment
+the process must see is given to ch-run itself, with ``PATH`` set to the image default.
+Bind destinations must already exist in the image and binds are read-write only.
+GPU support comes from libraries injected into the image with ``ch-fromhost``; there is no
+run-time flag, so ``gpu`` adds nothing here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from ..errors import SpecError
+from ..spec import Bind, ContainerSpec
+from .base import DEFAULT_CONTAINER_PATH, Invocation, Runtime, all_binds, container_environment
+
+
+class CharliecloudRuntime(Runtime):
+    name = "charliecloud"
+    executable = "ch-run"
+    options = {"--bind": True, "-b": True, "--cd": True, "-c": True, "--gid": True, "-g": True,
+               "--uid": True, "-u": True, "--home": False, "--no-passwd": False,
+               "--private-tmp": False, "-t": False, "--write": False, "-w": False,
+               "--mount": True, "-m": True, "--storage": True, "-s": True,
+               "--set-env": True, "--unset-env": True, "--env-no-expand": False,
+               "--verbose": False, "-v": False, "--join": False, "-j": False}  # fmt: skip
+    creates_bind_destinations = False
+    always_shared = ("/tmp",)
+    # ch-run execs the command for directory images; SquashFS images make it fork.
+    forwards_signals = False
+
+    def command(
+        self,
+        spec: ContainerSpec,
+        cmd: Sequence[str],
+        *,
+        executable: str,
+        host_env: Mapping[str, str],
+        gpu: str | None,
+        binds: Sequence[Bind] = (),
+        passthrough: Collection[str] = (),
+    ) -> Invocation:
+        argv = [executable]
+        for bind in all_binds(spec, binds):
+            if bind.read_only:
+                raise SpecError(
+                    "binds",
+                    f"{bind} asks for read-only, but ch-run binds read-write only; remove ':ro' "
+                    "or use the apptainer runtime.",
+                )
+            argv += ["-b", f"{bind.src}:{bind.dst}"]
+        if spec.workdir:
+            argv += ["--cd", spec.workdir]
+        argv += [*spec.runtime_args, spec.image, "--", *cmd]
+        env = container_environment(spec, host_env, passthrough)
+        env["PATH"] = DEFAULT_CONTAINER_PATH
+        env.setdefault("USER", host_env.get("USER") or host_env.get("LOGNAME") or "nobody")
+        return Invocation(argv, env)

@@ -1,0 +1,65 @@
+"""Podman (and NERSC's podman-hpc wrapper): ``podman run --rm --network host … IMAGE CMD…``.
+
+The kernel's ports are on the host network (``--network host``); variables go in by name
+(``--env NAME``), so Podman reads their values from its own environment and they never appear
+on the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from ..spec import Bind, ContainerSpec
+from .base import Invocation, Runtime, all_binds, container_environment
+
+
+class PodmanRuntime(Runtime):
+    name = "podman"
+    executable = "podman"
+    options = {"--userns": True, "--user": True, "-u": True, "--security-opt": True,
+               "--device": True, "--group-add": True, "--shm-size": True, "--ulimit": True,
+               "--cap-add": True, "--cap-drop": True, "--pull": True, "--privileged": False,
+               "--ipc": True, "--pids-limit": True, "--memory": True, "--cpus": True,
+               "--tmpfs": True, "--mount": True, "--hooks-dir": True, "--annotation": True,
+               "--env-file": True, "--entrypoint": True, "--read-only": False,
+               "--log-driver": True, "--init": False}  # fmt: skip
+
+    def gpu_args(self, vendor: str | None) -> list[str]:
+        if vendor == "nvidia":
+            return ["--device", "nvidia.com/gpu=all"]  # CDI, as nvidia-ctk generates it
+        if vendor == "rocm":
+            return ["--device", "/dev/kfd", "--device", "/dev/dri", "--group-add", "keep-groups"]
+        return []
+
+    def command(
+        self,
+        spec: ContainerSpec,
+        cmd: Sequence[str],
+        *,
+        executable: str,
+        host_env: Mapping[str, str],
+        gpu: str | None,
+        binds: Sequence[Bind] = (),
+        passthrough: Collection[str] = (),
+    ) -> Invocation:
+        argv = [executable, "run", "--rm", "-i", "--network", "host", *self.gpu_args(gpu)]
+        for bind in all_binds(spec, binds):
+            argv += ["--volume", f"{bind.src}:{bind.dst}:{'ro' if bind.read_only else 'rw'}"]
+        if spec.workdir:
+            argv += ["--workdir", spec.workdir]
+        inside = container_environment(spec, host_env, passthrough)
+        for name in inside:
+            argv += ["--env", name]
+        argv += [*spec.runtime_args, spec.image, *cmd]
+        return Invocation(argv, {**host_env, **inside})
+
+
+class PodmanHpcRuntime(PodmanRuntime):
+    """podman-hpc: Podman's CLI plus site hooks; ``--gpu`` sets up NVIDIA devices."""
+
+    name = "podman-hpc"
+    executable = "podman-hpc"
+    options = {**PodmanRuntime.options, "--gpu": False, "--mpi": False, "--cuda-mpi": False}
+
+    def gpu_args(self, vendor: str | None) -> list[str]:
+        return ["--gpu"] if vendor == "nvidia" else super().gpu_args(vendor)
