@@ -35,7 +35,7 @@ set -euo pipefail
 
 RECIPE_VERSION=1
 SUITE=bookworm
-CACHE=${JCK_IMAGE_CACHE:-$HOME/.cache/jupyter-container-kernels-test}
+CACHE=${JCK_IMAGE_CACHE:-${HOME:?set HOME or JCK_IMAGE_CACHE}/.cache/jupyter-container-kernels-test}
 IMAGES=$CACHE/images
 STAMP=$IMAGES/.recipe-stamp
 STAMP_TEXT="recipe-version=$RECIPE_VERSION suite=$SUITE"
@@ -126,6 +126,8 @@ fi
 
 # --- build --------------------------------------------------------------------
 T0=$SECONDS
+# We hold the lock: any other build directory is left over from a killed build.
+rm -rf --one-file-system "$IMAGES"/.build.*
 BUILD=$(mktemp -d "$IMAGES/.build.XXXXXX")
 cleanup() { rm -rf --one-file-system "$BUILD"; }
 trap cleanup EXIT
@@ -155,7 +157,7 @@ finish_image() {  # finish_image DIR NAME: bind destinations, marker, cleanup
   find "$dir/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} + 2>/dev/null || true
 }
 
-log "building $SUITE images from $MIRROR into $IMAGES (recipe $RECIPE_VERSION; ~90 s)"
+log "building $SUITE images from $MIRROR into $IMAGES (recipe $RECIPE_VERSION; about a minute)"
 BARE=$BUILD/py-bare
 IPYK=$BUILD/py-ipykernel
 

@@ -1,0 +1,11 @@
+-- Test modulefile: a fake CUDA 12.2 (the directory need not exist); only the
+-- environment changes matter to the tests.
+help([[CUDA 12.2 (fake, for the jupyter_container_kernels tests)]])
+whatis("Name: cuda")
+whatis("Version: 12.2")
+
+local root = "/opt/jck-test/cuda-12.2"
+setenv("CUDA_HOME", root)
+setenv("CUDA_VERSION", "12.2")
+prepend_path("PATH", pathJoin(root, "bin"))
+prepend_path("LD_LIBRARY_PATH", pathJoin(root, "lib64"))
