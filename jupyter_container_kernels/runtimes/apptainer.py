@@ -10,13 +10,13 @@ from .base import HOST_ONLY_VARS, Invocation, Runtime, all_binds, container_envi
 _VALUE_OPTIONS = ("--bind", "-B", "--env", "--env-file", "--pwd", "--home", "--mount", "--no-mount",
                   "--scratch", "-S", "--workdir", "-W", "--overlay", "-o", "--hostname", "--cwd",
                   "--security", "--network", "--network-args", "--dns", "--apply-cgroups", "--app",
-                  "--fusemount", "--add-caps", "--drop-caps", "--bind-path")  # fmt: skip
+                  "--fusemount", "--add-caps", "--drop-caps", "-H")  # fmt: skip
 _FLAG_OPTIONS = ("--nv", "--rocm", "--nvccli", "--cleanenv", "-e", "--contain", "-c", "--containall",
                  "-C", "--writable", "-w", "--writable-tmpfs", "--no-home", "--userns", "-u",
                  "--fakeroot", "-f", "--net", "-n", "--ipc", "-i", "--pid", "-p", "--uts",
                  "--no-privs", "--keep-privs", "--no-init", "--unsquash", "--no-eval", "--compat",
                  "--no-umask", "--no-https", "--disable-cache", "--allow-setuid", "--no-setgroups",
-                 "--no-mount-hostfs", "--sharens")  # fmt: skip
+                 "--sharens")  # fmt: skip
 
 
 class ApptainerRuntime(Runtime):

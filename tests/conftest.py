@@ -1,0 +1,154 @@
+"""Fixtures shared by every test: the real parts the suite runs on.
+
+* ``test_images`` / ``test_image`` / ``bare_image`` (session): directory images built once by
+  ``tests/support/build_image.sh`` (Debian bookworm; ``py-ipykernel`` has ipykernel, ``py-bare``
+  only python3). Both contain ``/etc/jck-test-image`` (the image's name) and the bind
+  destinations ``/mnt/0``…``/mnt/9``, ``/scratch``, ``/data``.
+* ``lmod_env``: this process's environment set up for real Lmod with the test modulefiles
+  (``apptainer/1.3`` puts the Apptainer stand-in on PATH; ``cuda/12.4``, ``cuda/12.2``;
+  ``broken/1.0`` fails), the stand-in NOT on PATH until that module is loaded, ``$USER`` set
+  (ch-run needs it) and an empty module cache. Returns the environment as a dict.
+* ``apptainer_standin``: the path of the Apptainer stand-in (``tests/support/bin/apptainer``).
+* ``make_container_kernel(name, config, **kernel_json)``: writes a container kernelspec into
+  pytest-jupyter's temporary Jupyter data dir (``jp_environ``) and returns its name, for
+  ``AsyncKernelManager(kernel_name=...)``, nbclient or a subprocess with the same environment.
+
+Nothing here skips: a missing part fails with the command that installs it (``.ci/run``
+installs everything).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORT = ROOT / "tests" / "support"
+STANDIN_BIN = SUPPORT / "bin"
+MODULEFILES = SUPPORT / "modulefiles"
+LMOD_INIT_CANDIDATES = ("/usr/share/lmod/lmod/init/bash",)
+INSTALL_HINT = "Run `.ci/run`, or `tests/support/install_system_deps.sh` as root, to install it."
+
+
+def require_executable(name: str) -> str:
+    """The path of ``name`` on PATH (or in /usr/sbin, /sbin), or fail the test saying how to
+    install it."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if not found:
+        pytest.fail(f"`{name}` is not installed, and these tests need the real one. {INSTALL_HINT}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def test_images() -> dict[str, str]:
+    """``{"py-bare": path, "py-ipykernel": path}``, built on first use and cached across runs
+    (``$JCK_IMAGE_CACHE``, default ``~/.cache/jupyter-container-kernels-test``)."""
+    require_executable("ch-run")
+    done = subprocess.run(
+        ["bash", str(SUPPORT / "build_image.sh")], capture_output=True, text=True, timeout=900
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            "Building the test images failed (tests/support/build_image.sh needs root, "
+            f"debootstrap and the Debian archive). {INSTALL_HINT}\n{done.stderr[-3000:]}"
+        )
+    paths = done.stdout.strip().splitlines()[-2:]
+    images = {os.path.basename(p): p for p in paths}
+    assert set(images) == {"py-bare", "py-ipykernel"}, done.stdout
+    return images
+
+
+@pytest.fixture(scope="session")
+def test_image(test_images: dict[str, str]) -> str:
+    """Directory image with python3 and ipykernel (Debian's 6.17)."""
+    return test_images["py-ipykernel"]
+
+
+@pytest.fixture(scope="session")
+def bare_image(test_images: dict[str, str]) -> str:
+    """Directory image with python3 but no ipykernel."""
+    return test_images["py-bare"]
+
+
+@pytest.fixture
+def apptainer_standin() -> str:
+    """Path of the Apptainer stand-in (runs directory images through ch-run)."""
+    require_executable("ch-run")
+    return str(STANDIN_BIN / "apptainer")
+
+
+@pytest.fixture
+def lmod_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Real Lmod with ``tests/support/modulefiles``; see the module docstring."""
+    init = next((p for p in LMOD_INIT_CANDIDATES if os.path.isfile(p)), None)
+    if init is None:
+        pytest.fail(f"Lmod is not installed (no {LMOD_INIT_CANDIDATES[0]}). {INSTALL_HINT}")
+    for name in list(os.environ):
+        if name in ("LOADEDMODULES", "_LMFILES_", "BASH_ENV") or name.startswith(
+            ("_ModuleTable", "__LMOD_REF_COUNT_", "LMOD_")
+        ):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MODULEPATH", str(MODULEFILES))
+    monkeypatch.setenv("LMOD_PKG", os.path.dirname(os.path.dirname(init)))
+    path = [
+        p
+        for p in os.environ.get("PATH", "").split(os.pathsep)
+        if p and Path(p).resolve() != STANDIN_BIN.resolve()
+    ]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    if not os.environ.get("USER"):
+        import pwd
+
+        monkeypatch.setenv("USER", pwd.getpwuid(os.getuid()).pw_name)
+    from jupyter_container_kernels import modules
+
+    modules.clear_cache()
+    return dict(os.environ)
+
+
+@pytest.fixture
+def make_container_kernel(jp_environ: None, jp_kernel_dir: Path) -> Callable[..., str]:
+    """``make(name, config, *, argv=None, interrupt_mode="message", **kernel_json) -> name``.
+
+    Writes ``<jp_data_dir>/kernels/<name>/kernel.json`` naming the container provisioner with
+    ``config`` (a ContainerSpec dict). ``argv`` defaults to ``python3 -m ipykernel_launcher -f
+    {connection_file}``; other keyword arguments go into kernel.json as they are (``env``,
+    ``display_name``…). The kernel is found through ``JUPYTER_DATA_DIR`` (set by ``jp_environ``).
+    """
+
+    def make(
+        name: str,
+        config: dict[str, Any],
+        *,
+        argv: list[str] | None = None,
+        interrupt_mode: str = "message",
+        **kernel_json: Any,
+    ) -> str:
+        folder = Path(jp_kernel_dir) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "argv": argv or ["python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": f"{name} (container)",
+            "language": "python",
+            "interrupt_mode": interrupt_mode,
+            "metadata": {
+                "kernel_provisioner": {
+                    "provisioner_name": "container-provisioner",
+                    "config": config,
+                }
+            },
+            **kernel_json,
+        }
+        (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
+        return name
+
+    return make
