@@ -1,0 +1,245 @@
+"""``jupyter container-kernels export | submit | jobs | cancel`` (thin: parse, call BatchService,
+print).
+
+Resource flags use sbatch's own long names (``--partition --time --nodes --ntasks
+--cpus-per-task --mem --gpus --gres --account --qos --reservation --job-name``), plus
+``--output-dir`` (logs, output notebooks, the script; default: beside the notebook),
+``-p NAME=VALUE`` (repeatable; the value is read as JSON when it parses, else as a string),
+``--sweep NAME=[v1,v2]`` (repeatable; a job array over the combinations), ``--mode
+notebook|script``, ``--template none|mpi|torchrun`` and ``--directive OPTION=VALUE`` for
+directives the site allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any, ClassVar
+
+from jupyter_core.application import JupyterApp
+from traitlets import Bool, Enum, List, Unicode
+
+from .. import __version__
+from ..errors import ContainerKernelError, SpecError
+from .resources import FIELDS
+from .script import MODES, TEMPLATES
+from .service import BatchService
+
+
+def _aliases(cls: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    names = {name.replace("_", "-"): f"{cls}.{name}" for name in FIELDS}
+    names.update(
+        {
+            "kernel": f"{cls}.kernel",
+            "output-dir": f"{cls}.output_dir",
+            "p": f"{cls}.parameter",
+            "sweep": f"{cls}.sweep",
+            "mode": f"{cls}.mode",
+            "template": f"{cls}.template",
+            "directive": f"{cls}.directive",
+        }
+    )
+    names.update(extra or {})
+    return names
+
+
+class _BatchApp(JupyterApp):
+    """Shared by the batch subcommands: a BatchService rooted at the current directory."""
+
+    version = __version__
+    classes: ClassVar[list[type]] = [BatchService]
+
+    def service(self) -> BatchService:
+        return BatchService(parent=self)
+
+    def fail(self, exc: ContainerKernelError) -> None:
+        print(f"Error: {exc}", file=sys.stderr)
+        self.exit(1)
+
+
+class _RequestApp(_BatchApp):
+    """Options of export and submit: NOTEBOOK, the kernel, resources, parameters, mode."""
+
+    kernel = Unicode("", config=True, help="Container kernel to run (default: the notebook's).")
+    job_name = Unicode("", config=True, help="--job-name: the job's name (default: notebook name).")
+    partition = Unicode("", config=True, help="--partition: partition(s), e.g. gpu.")
+    account = Unicode("", config=True, help="--account to charge.")
+    qos = Unicode("", config=True, help="--qos: quality of service.")
+    reservation = Unicode("", config=True, help="--reservation to run in.")
+    time = Unicode("", config=True, help="--time limit, e.g. 1:30:00 or 2-00:00:00.")
+    nodes = Unicode("", config=True, help="--nodes: node count (or min-max).")
+    ntasks = Unicode("", config=True, help="--ntasks: task count (script mode, mpi template).")
+    cpus_per_task = Unicode("", config=True, help="--cpus-per-task.")
+    mem = Unicode("", config=True, help="--mem per node, e.g. 16G.")
+    gpus = Unicode("", config=True, help="--gpus: GPU count, [type:]count.")
+    gres = Unicode("", config=True, help="--gres: generic resources, e.g. gpu:1.")
+    output_dir = Unicode(
+        "",
+        config=True,
+        help="Directory for logs, output notebooks and the script (default: "
+        "the notebook's directory).",
+    )
+    parameter = List(
+        Unicode(),
+        config=True,
+        help="-p NAME=VALUE, repeatable: papermill-style parameter; VALUE is read as JSON when "
+        "it parses (1, 0.5, true, [1,2]) and as a string otherwise.",
+    )
+    sweep = List(
+        Unicode(),
+        config=True,
+        help="--sweep NAME=[v1,v2,...], repeatable: run a job array over every combination.",
+    )
+    directive = List(
+        Unicode(), config=True, help="--directive OPTION=VALUE: an sbatch option the site allows."
+    )
+    mode = Enum(
+        MODES,
+        "notebook",
+        config=True,
+        help="notebook: run with the container kernel (output notebook); script: run "
+        "the notebook converted to Python with the runtime directly.",
+    )
+    template = Enum(
+        TEMPLATES,
+        "none",
+        config=True,
+        help="Multi-node launcher in script mode: mpi (srun around the container) or "
+        "torchrun (one torchrun per node).",
+    )
+
+    def request_data(self) -> dict[str, Any]:
+        if len(self.extra_args) != 1:
+            raise SpecError("NOTEBOOK", f"give exactly one notebook path, got {self.extra_args}.")
+        resources: dict[str, Any] = {k: getattr(self, k) for k in FIELDS if getattr(self, k)}
+        for item in self.directive:
+            name, value = _pair("--directive", item)
+            resources[name] = value or True
+        sweep: dict[str, Any] = {}
+        for item in self.sweep:
+            name, value = _pair("--sweep", item)
+            sweep[name] = _value(value)
+        return {
+            "notebook": self.extra_args[0],
+            "kernel": self.kernel or None,
+            "resources": resources,
+            "parameters": {k: _value(v) for k, v in (_pair("-p", i) for i in self.parameter)},
+            "sweep": sweep,
+            "mode": self.mode,
+            "template": self.template,
+            "output_dir": self.output_dir or None,
+        }
+
+
+class ExportApp(_RequestApp):
+    """Render the sbatch script of a notebook (and write the files it refers to)."""
+
+    name = "jupyter-container-kernels-export"
+    description = (
+        "Print (or write with -o) the complete sbatch script that runs NOTEBOOK with a container "
+        "kernel. Parameter files (or converted scripts) it refers to are written into the output "
+        "directory, so `sbatch FILE` runs it."
+    )
+    examples = (
+        "jupyter container-kernels export analysis.ipynb --kernel pytorch --gres gpu:1 -o job.sh"
+    )
+    output = Unicode("", config=True, help="Write the script to this file (default: stdout).")
+    aliases = _aliases("ExportApp", {"o": "ExportApp.output", "output": "ExportApp.output"})
+
+    def start(self) -> None:
+        try:
+            service = self.service()
+            prepared = service.prepare(service.request(self.request_data()))
+            service.write_files(prepared, include_script=False)
+        except ContainerKernelError as exc:
+            return self.fail(exc)
+        if self.output:
+            with open(self.output, "w", encoding="utf-8") as f:
+                f.write(prepared.text)
+            print(f"Wrote {self.output}; submit it with: sbatch {self.output}", file=sys.stderr)
+        else:
+            sys.stdout.write(prepared.text)
+
+
+class SubmitApp(_RequestApp):
+    """Submit a notebook as a Slurm job; prints the job id."""
+
+    name = "jupyter-container-kernels-submit"
+    description = "Submit NOTEBOOK as a Slurm batch job with a container kernel; prints the job id."
+    examples = (
+        "jupyter container-kernels submit analysis.ipynb --partition gpu --gres gpu:1 -p lr=0.01"
+    )
+    aliases = _aliases("SubmitApp")
+
+    def start(self) -> None:
+        try:
+            service = self.service()
+            record = asyncio.run(service.submit(service.request(self.request_data())))
+        except ContainerKernelError as exc:
+            return self.fail(exc)
+        print(record.id)
+        outputs = ", ".join(record.output_notebooks) or "(script mode: see the log)"
+        print(f"Log: {record.log_path}\nOutput: {outputs}", file=sys.stderr)
+
+
+class JobsApp(_BatchApp):
+    """List tracked jobs with their current Slurm state."""
+
+    name = "jupyter-container-kernels-jobs"
+    description = "List the batch jobs submitted from here (state asked from Slurm once)."
+    json = Bool(False, config=True, help="Print the jobs as JSON (the REST Job shape).")
+    flags: ClassVar[dict[str, Any]] = {
+        "json": ({"JobsApp": {"json": True}}, "Print JSON instead of a table.")
+    }
+
+    def start(self) -> None:
+        service = self.service()
+        try:
+            asyncio.run(service.refresh())
+        except ContainerKernelError as exc:
+            print(f"Warning: states may be stale: {exc}", file=sys.stderr)
+        jobs = [service.api(r) for r in service.list()]
+        if self.json:
+            print(json.dumps({"jobs": jobs}, indent=1))
+            return
+        print(f"{'ID':>10}  {'STATE':<14} {'EXIT':>4}  {'NAME':<20} NOTEBOOK")
+        for job in jobs:
+            code = "" if job["exit_code"] is None else str(job["exit_code"])
+            state = job["state"] + (
+                f" ({job['reason']})" if job["state"] == "PENDING" and job["reason"] else ""
+            )
+            print(
+                f"{job['id']:>10}  {state:<14} {code:>4}  {job['name'][:20]:<20} {job['notebook']}"
+            )
+
+
+class CancelApp(_BatchApp):
+    """Cancel a pending or running job."""
+
+    name = "jupyter-container-kernels-cancel"
+    description = "Cancel the batch job ID (pending or running)."
+
+    def start(self) -> None:
+        if len(self.extra_args) != 1:
+            print("Error: give exactly one job id.", file=sys.stderr)
+            self.exit(2)
+        try:
+            record = asyncio.run(self.service().cancel(self.extra_args[0]))
+        except ContainerKernelError as exc:
+            return self.fail(exc)
+        print(f"{record.id} {record.state}")
+
+
+def _pair(flag: str, item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise SpecError(flag, f"{item!r} is not NAME=VALUE.")
+    return name.strip(), value
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -1,0 +1,292 @@
+"""The notebook executor that runs on the compute node (``python -m jupyter_container_kernels.batch
+run``).
+
+It executes the notebook with nbclient and the *container kernel* named on the command line, so
+the kernel starts through the container provisioner exactly as it does interactively (same
+image, binds, modules, env and GPU flags). The output notebook is rewritten atomically after
+every cell, so progress is visible while the job runs. On a failure it leaves an error notebook
+(a banner at the top linking to the failing cell, whose error output is kept) and returns a
+non-zero status. ``metadata.container_kernels.provenance`` records what ran where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import hashlib
+import json
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from .. import __version__
+from ..errors import ContainerKernelError, SpecError
+from ..spec import ContainerSpec
+from .parameters import check_parameters, inject
+from .script import fill_pattern
+
+#: Exit statuses of :func:`execute_notebook`.
+EXIT_OK, EXIT_CELL_ERROR, EXIT_START_ERROR = 0, 1, 2
+#: Image files up to this size get a sha256 in the provenance (hashing is ~1 s per GB).
+HASH_LIMIT = 64 * 1024 * 1024
+ERROR_ANCHOR = "container-kernels-error-cell"
+BANNER_TAG = "container-kernels-error"
+
+
+def output_path_for(pattern: str, env: Mapping[str, str] | None = None) -> str:
+    """``pattern`` with Slurm's ``%j``, ``%A``, ``%a`` taken from the job's environment."""
+    env = os.environ if env is None else env
+    job = env.get("SLURM_JOB_ID", "local")
+    out = fill_pattern(pattern.replace("%A", env.get("SLURM_ARRAY_JOB_ID", job)), job)
+    return out.replace("%a", env.get("SLURM_ARRAY_TASK_ID", "0"))
+
+
+def load_parameters(path: str | None, task_index: int | None) -> dict[str, Any]:
+    """Parameters of this task from the JSON file the submit step wrote.
+
+    The file holds ``{"tasks": [{...}, ...]}``: one parameter set per array task.
+    """
+    if not path:
+        return {}
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    tasks = data["tasks"] if isinstance(data, dict) else data
+    index = task_index or 0
+    if not 0 <= index < len(tasks):
+        raise SpecError("task_index", f"{index} is outside the {len(tasks)} tasks of {path}.")
+    return check_parameters(tasks[index])
+
+
+def image_identity(image: str) -> dict[str, Any]:
+    """Cheap identity of an image: size and mtime; sha256 too for files up to HASH_LIMIT."""
+    if not image.startswith("/"):
+        return {"reference": image}
+    try:
+        st = os.stat(image)
+    except OSError as exc:
+        return {"path": image, "error": exc.strerror}
+    out: dict[str, Any] = {
+        "path": image,
+        "kind": "directory" if os.path.isdir(image) else "file",
+        "size": st.st_size,
+        "mtime": _iso(st.st_mtime),
+    }
+    if out["kind"] == "file" and st.st_size <= HASH_LIMIT:
+        digest = hashlib.sha256()
+        with open(image, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        out["sha256"] = digest.hexdigest()
+    return out
+
+
+def container_provenance(kernel: str) -> dict[str, Any]:
+    """What the container kernel ``kernel`` runs: effective spec, image identity, GPU."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from ..launch import effective_gpu
+    from ..runtimes import get_runtime
+    from ..site import load_site_config
+
+    ks = KernelSpecManager().get_kernel_spec(kernel)
+    config = ks.metadata.get("kernel_provisioner", {}).get("config")
+    if not isinstance(config, Mapping):
+        return {"container": None}
+    site = load_site_config()
+    spec = site.effective(ContainerSpec.from_dict(config, where=f"kernel {kernel}"))
+    vendor = effective_gpu(spec, site)
+    return {
+        "image": spec.image,
+        "image_identity": image_identity(spec.image),
+        "runtime": spec.runtime,
+        "modules": list(spec.modules),
+        "binds": [str(b) for b in spec.binds],
+        "cleanenv": spec.cleanenv,
+        "gpu": spec.gpu,
+        "gpu_vendor": vendor,
+        "gpu_flags": get_runtime(spec.runtime).gpu_args(vendor),
+        "spec": spec.to_dict(),
+    }
+
+
+def slurm_provenance(env: Mapping[str, str]) -> dict[str, Any]:
+    keys = (
+        "SLURM_JOB_ID",
+        "SLURM_ARRAY_JOB_ID",
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_JOB_NAME",
+        "SLURM_JOB_PARTITION",
+        "SLURM_JOB_NODELIST",
+        "SLURM_CPUS_ON_NODE",
+        "SLURM_GPUS_ON_NODE",
+        "CUDA_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES",
+    )
+    return {k.lower().removeprefix("slurm_"): env[k] for k in keys if k in env}
+
+
+class _Writer:
+    """Writes the output notebook atomically (temp file + rename in the same directory)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, nb: nbformat.NotebookNode) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
+        os.replace(tmp, self.path)
+
+
+async def execute_notebook(
+    notebook: str,
+    kernel: str,
+    output: str,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    cell_timeout: int | None = None,
+    startup_timeout: int = 120,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run ``notebook`` with the kernel ``kernel``, writing ``output`` as it goes.
+
+    Returns :data:`EXIT_OK`, :data:`EXIT_CELL_ERROR` (a cell raised) or
+    :data:`EXIT_START_ERROR` (the kernel, or the notebook, could not be started).
+    """
+    env = os.environ if env is None else env
+    nb = nbformat.read(notebook, as_version=4)
+    nb = inject(nb, parameters or {})
+    writer = _Writer(output)
+    provenance: dict[str, Any] = {
+        "kernel": kernel,
+        "notebook": os.path.abspath(notebook),
+        "parameters": dict(parameters or {}),
+        "host": socket.gethostname(),
+        "slurm": slurm_provenance(env),
+        "started": _now(),
+        "ended": None,
+        "status": "running",
+        "executor": f"jupyter-container-kernels {__version__}, python {sys.version.split()[0]}",
+    }
+    nb.metadata.setdefault("container_kernels", {})["provenance"] = provenance
+    try:
+        provenance["container"] = container_provenance(kernel)
+    except Exception as exc:  # noqa: BLE001 - recorded, and the kernel start will say more
+        provenance["container"] = {"error": str(exc)}
+    writer.write(nb)
+
+    code_cells = sum(1 for c in nb.cells if c.cell_type == "code")
+    failing: list[int] = []  # the cell that raised
+    running: list[int] = []  # the cell executing when the kernel died
+
+    def cell_done(cell: Any, cell_index: int, execute_reply: Any) -> None:
+        writer.write(nb)  # progress is visible while the job runs
+        done = sum(1 for c in nb.cells[: cell_index + 1] if c.cell_type == "code")
+        print(
+            f"[jupyter-container-kernels] {_now()} cell {cell_index + 1} done "
+            f"({done}/{code_cells} code cells)",
+            flush=True,
+        )
+
+    client = NotebookClient(
+        nb,
+        kernel_name=kernel,
+        timeout=cell_timeout,
+        startup_timeout=startup_timeout,
+        resources={"metadata": {"path": os.path.dirname(os.path.abspath(notebook))}},
+        on_cell_executed=cell_done,
+        on_cell_error=lambda cell, cell_index, execute_reply: failing.append(cell_index),
+        on_cell_execute=lambda cell, cell_index: running.append(cell_index),
+    )
+    status, error = EXIT_START_ERROR, None
+    try:
+        await client.async_execute()
+        status = EXIT_OK
+    except CellExecutionError as exc:
+        status, index = EXIT_CELL_ERROR, failing[-1] if failing else None
+        error = {"cell_index": index, "ename": exc.ename, "evalue": exc.evalue}
+    except (ContainerKernelError, RuntimeError, TimeoutError, OSError) as exc:
+        status = EXIT_CELL_ERROR if running else EXIT_START_ERROR
+        index = running[-1] if running else None
+        what = "the kernel stopped" if running else f"the kernel {kernel!r} did not start"
+        error = {"cell_index": index, "ename": type(exc).__name__, "evalue": f"{what}: {exc}"}
+    finally:
+        if status != EXIT_OK and error is None:  # SIGTERM/cancel: scancel or the time limit
+            index = running[-1] if running else None
+            error = {
+                "cell_index": index,
+                "ename": "Interrupted",
+                "evalue": "the run was stopped (job cancelled or time limit reached)",
+            }
+        if error is not None:
+            _mark_error(nb, error["cell_index"], f"{error['ename']}: {error['evalue']}")
+            provenance["error"] = error
+        provenance["ended"] = _now()
+        provenance["status"] = "completed" if status == EXIT_OK else "failed"
+        writer.write(nb)
+    if error is not None:
+        print(
+            f"jupyter-container-kernels: {error['ename']}: {error['evalue']}\n"
+            f"Error notebook: {output}",
+            file=sys.stderr,
+        )
+    return status
+
+
+def _mark_error(nb: nbformat.NotebookNode, index: int | None, message: str) -> None:
+    """Papermill-style: a banner at the top and an anchor right before the failing cell."""
+    text = _escape(message.strip().splitlines()[0] if message.strip() else "error")
+    if index is not None:
+        nb.cells.insert(
+            index,
+            nbformat.v4.new_markdown_cell(
+                f'<span id="{ERROR_ANCHOR}" style="color:red; font-size:1.5em">'
+                "The batch run stopped at the next cell with an exception.</span>",
+                metadata={"tags": [BANNER_TAG]},
+            ),
+        )
+        where = f' at <a href="#{ERROR_ANCHOR}">cell {index + 1}</a>'
+    else:
+        where = ""
+    nb.cells.insert(
+        0,
+        nbformat.v4.new_markdown_cell(
+            f'<span style="color:red; font-size:2em">An exception was raised{where}: {text}</span>',
+            metadata={"tags": [BANNER_TAG]},
+        ),
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _iso(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def main(args: Any) -> int:
+    """Entry point of ``run`` (arguments parsed by ``__main__``)."""
+    parameters = load_parameters(args.parameters_file, args.task_index)
+    output = output_path_for(args.output)
+    return asyncio.run(
+        execute_notebook(
+            args.notebook,
+            args.kernel,
+            output,
+            parameters=parameters,
+            cell_timeout=args.cell_timeout,
+            startup_timeout=args.startup_timeout,
+        )
+    )
