@@ -1,0 +1,121 @@
+"""The jupyter_server extension: routes under ``{base_url}container-kernels/``, shared services.
+
+Enabled on install by ``jupyter-config/jupyter_server_config.d/jupyter_container_kernels.json``.
+Every collaborator is a ``Type`` trait, so a site (or a test) swaps one through config instead
+of patching::
+
+    # jupyter_server_config.py (or jupyter_container_kernels_config.py)
+    c.ContainerKernelsApp.batch_service_class = "mysite.batch.PBSBatchService"
+    c.BatchService.jobs_dir = "/scratch/$USER/.jobs"
+
+One :class:`~..batch.service.BatchService` (and so one job watcher, one Slurm query per interval
+however many browser tabs poll) serves every request; the watcher starts with the server's event
+loop and stops with the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Type, default
+
+from ..batch.service import BatchService
+from ..site import CONFIG_FILE_NAME, SiteConfig, load_site_config
+from .environment import EnvironmentReport
+from .handlers import ROUTES
+from .paths import ServerRoot
+from .registry import KernelRegistry
+
+#: URL prefix of every route, below the server's base URL.
+URL_PREFIX = "container-kernels"
+
+
+class ContainerKernelsApp(ExtensionApp):
+    """Container kernels and Slurm batch jobs over REST, for the JupyterLab extension."""
+
+    name = "jupyter_container_kernels"
+    description = __doc__
+    load_other_extensions = True
+
+    batch_service_class = Type(
+        default_value=BatchService,
+        klass=BatchService,
+        config=True,
+        help="Class of the batch-job service (submit, preview, list, get, cancel, and the job "
+        "watcher). It is created once with root_dir (the server's root), restrict_to_root=True, "
+        "site and parent=this app; its own settings are c.BatchService.* (jobs_dir, "
+        "poll_interval, extra_directives…).",
+    )
+    kernel_registry_class = Type(
+        default_value=KernelRegistry,
+        klass=KernelRegistry,
+        config=True,
+        help="Class holding the kernel operations of the REST API (list, get, install into the "
+        "user scope, update, remove, probe). Created once with (site, parent=this app).",
+    )
+    environment_report_class = Type(
+        default_value=EnvironmentReport,
+        klass=EnvironmentReport,
+        config=True,
+        help="Class computing GET environment (runtimes, GPU, module system, Slurm, defaults). "
+        "Created with (site, slurm_status, ttl=environment_ttl).",
+    )
+    environment_ttl = Float(
+        30.0,
+        config=True,
+        help="Seconds GET environment answers from its cache: runtime lookups and `sinfo` run at "
+        "most once per interval, however many clients ask.",
+    )
+
+    @default("config_file_name")
+    def _config_file_name_default(self) -> str:
+        # The same file as the site policy: c.SiteConfig and c.ContainerKernelsApp side by side.
+        return CONFIG_FILE_NAME
+
+    # Set by initialize_settings(); typed here for the handlers.
+    site: SiteConfig
+    root: ServerRoot
+    batch: BatchService
+    kernels: KernelRegistry
+    environment: EnvironmentReport
+
+    def initialize_settings(self) -> None:
+        """Build the shared services from the server's config (called once, before routes)."""
+        serverapp = self.serverapp
+        assert serverapp is not None
+        contents = serverapp.contents_manager
+        root_dir = getattr(contents, "root_dir", None) or serverapp.root_dir
+        self.site = load_site_config(parent=self)
+        self.root = ServerRoot(
+            root_dir, allow_hidden=bool(getattr(contents, "allow_hidden", False))
+        )
+        self.batch = self.batch_service_class(
+            root_dir=root_dir, restrict_to_root=True, site=self.site, parent=self
+        )
+        self.kernels = self.kernel_registry_class(self.site, parent=self)
+        self.environment = self.environment_report_class(
+            self.site, self._slurm_status, ttl=self.environment_ttl
+        )
+        self.log.info(
+            "Container kernels: REST API under %s%s/, job records in %s",
+            serverapp.base_url,
+            URL_PREFIX,
+            self.batch.jobs_dir,
+        )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend((f"/{URL_PREFIX}/{path}", handler) for path, handler in ROUTES)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Start the shared job watcher once the server's event loop runs."""
+        self.batch.watcher.start()
+
+    async def stop_extension(self) -> None:
+        """Stop the job watcher (called by the server on shutdown)."""
+        batch = getattr(self, "batch", None)
+        if batch is not None:
+            await batch.watcher.stop()
+
+    async def _slurm_status(self) -> dict[str, Any]:
+        return await self.batch.slurm_status(max_age=self.environment_ttl)

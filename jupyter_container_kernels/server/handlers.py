@@ -1,0 +1,280 @@
+"""Thin REST handlers: parse the JSON body, build the frozen objects, call a service, write JSON.
+
+Every verb is ``@web.authenticated`` and ``@authorized`` on the resource ``container-kernels``
+(``read`` for GET, ``write`` otherwise; jupyter_server's prepare() checks XSRF for writes made
+with cookies). Errors are mapped to HTTP statuses in one place, :meth:`BaseHandler.send_error`:
+a :class:`ContainerKernelError` answers its ``http_status`` with ``{"message": str(error)}``.
+The routes and shapes are documented in ``openapi.yaml`` next to this file.
+"""
+
+from __future__ import annotations
+
+import json
+from http.client import responses
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from ..batch.service import SubmitRequest
+from ..errors import ContainerKernelError, SpecError
+
+if TYPE_CHECKING:
+    from .app import ContainerKernelsApp
+
+#: The resource name sites grant in their Authorizer (``read`` / ``write``).
+AUTH_RESOURCE = "container-kernels"
+
+
+class BaseHandler(ExtensionHandlerMixin, APIHandler):
+    """JSON in, JSON out, and the one mapping from errors to HTTP statuses."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def app(self) -> ContainerKernelsApp:
+        return self.extensionapp  # type: ignore[return-value]
+
+    def json_body(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The request body as a JSON object with only ``allowed`` keys and all ``required`` ones.
+
+        Malformed JSON, another JSON type or an unknown key is a :class:`SpecError` (400).
+        """
+        try:
+            data = json.loads(self.request.body or b"")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SpecError("body", f"is not valid JSON ({exc}); send a JSON object.") from None
+        if not isinstance(data, dict):
+            raise SpecError("body", f"expected a JSON object, got {type(data).__name__}.")
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise SpecError(unknown[0], f"unknown field; the fields are: {', '.join(allowed)}.")
+        for key in required:
+            if key not in data:
+                raise SpecError(key, "is required.")
+        return data
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    # -- the one place errors become responses ----------------------------------------------
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """Answer a :class:`ContainerKernelError` with its own ``http_status``."""
+        exc_info = kwargs.get("exc_info")
+        if exc_info and isinstance(exc_info[1], ContainerKernelError):
+            status_code = exc_info[1].http_status
+        super().send_error(status_code, **kwargs)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """``{"message": …, "reason": …}``; the message is the error's own text."""
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, ContainerKernelError):
+            message = str(exc)
+        elif isinstance(exc, web.HTTPError):
+            message = _http_error_message(exc) or responses.get(status_code, "Error")
+        elif exc is not None:
+            message = (
+                f"Internal error in jupyter_container_kernels ({type(exc).__name__}: {exc}); "
+                "please report it with the steps that led here."
+            )
+        else:
+            message = responses.get(status_code, "Error")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message, "reason": responses.get(status_code)}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Expected errors (bad input, policy, Slurm down) are one warning line, not a traceback."""
+        if isinstance(value, ContainerKernelError) and value.http_status != 500:
+            self.log.warning("%d %s: %s", value.http_status, self._request_summary(), value)
+        else:
+            super().log_exception(typ, value, tb)
+
+
+def _http_error_message(exc: web.HTTPError) -> str | None:
+    get_message = getattr(exc, "get_message", None)  # tornado >= 6.5 escapes log_message
+    if get_message is not None:
+        return get_message()
+    return exc.log_message % exc.args if exc.log_message and exc.args else exc.log_message
+
+
+# -- kernels ---------------------------------------------------------------------------------
+
+
+class KernelsHandler(BaseHandler):
+    """``GET kernels`` lists container kernels; ``POST kernels`` registers an image."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json({"kernels": [k.to_dict() for k in self.app.kernels.list()]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body(("name", "display_name", "spec", "probe"), ("display_name", "spec"))
+        spec = self.app.site.build_spec(_mapping(body, "spec"), where="spec")
+        kernel = await self.app.kernels.install(
+            spec,
+            name=_string(body, "name"),
+            display_name=_string(body, "display_name"),
+            probe=_boolean(body, "probe", True),
+        )
+        self.write_json(kernel.to_dict(), 201)
+
+
+class KernelHandler(BaseHandler):
+    """``GET``/``PATCH``/``DELETE kernels/{name}``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.write_json(self.app.kernels.get(name).to_dict())
+
+    @web.authenticated
+    @authorized
+    async def patch(self, name: str) -> None:
+        body = self.json_body(("display_name", "spec"))
+        changes = _mapping(body, "spec") if "spec" in body else None
+        kernel = self.app.kernels.update(name, _string(body, "display_name"), changes)
+        self.write_json(kernel.to_dict())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        self.app.kernels.remove(name)
+        self.set_status(204)
+        self.finish()
+
+
+class ProbeHandler(BaseHandler):
+    """``POST images/probe`` — what an image contains (cached)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body(("spec",), ("spec",))
+        spec = self.app.site.build_spec(_mapping(body, "spec"), where="spec")
+        self.write_json((await self.app.kernels.probe(spec)).to_dict())
+
+
+def _string(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise SpecError(key, f"expected a non-empty string, got {value!r}.")
+    return value
+
+
+def _boolean(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise SpecError(key, f"expected true or false, got {value!r}.")
+    return value
+
+
+def _mapping(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if not isinstance(value, dict):
+        raise SpecError(key, f"expected an object of settings, got {value!r}.")
+    return value
+
+
+# -- environment -----------------------------------------------------------------------------
+
+
+class EnvironmentHandler(BaseHandler):
+    """``GET environment`` — runtimes, GPU, module system, Slurm, site defaults (cached)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json(await self.app.environment.get())
+
+
+# -- batch jobs ------------------------------------------------------------------------------
+
+#: The REST SubmitRequest (``template`` and ``output_dir`` as in ``batch.service.SubmitRequest``).
+SUBMIT_FIELDS = (
+    "notebook",
+    "kernel",
+    "resources",
+    "parameters",
+    "sweep",
+    "mode",
+    "template",
+    "output_dir",
+)
+
+
+class _BatchHandler(BaseHandler):
+    def submit_request(self) -> SubmitRequest:
+        """The body as a validated :class:`SubmitRequest` with server-root-checked paths."""
+        body = self.json_body(SUBMIT_FIELDS, required=("notebook",))
+        body["notebook"] = str(self.app.root.resolve_notebook(body["notebook"]))
+        if body.get("output_dir"):
+            body["output_dir"] = str(
+                self.app.root.resolve_directory(body["output_dir"], "output_dir")
+            )
+        return self.app.batch.request(body)
+
+
+class PreviewHandler(_BatchHandler):
+    """``POST batch/preview`` — the sbatch script a submit would use."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        request = self.submit_request()
+        self.write_json({"script": self.app.batch.preview(request)})
+
+
+class JobsHandler(_BatchHandler):
+    """``GET jobs`` lists tracked jobs (the watcher's last view); ``POST jobs`` submits."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        batch = self.app.batch
+        self.write_json({"jobs": [batch.api(record) for record in batch.list()]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        request = self.submit_request()
+        record = await self.app.batch.submit(request)
+        self.write_json(self.app.batch.api(record), 201)
+
+
+class JobHandler(BaseHandler):
+    """``GET jobs/{id}`` (with the log tail); ``DELETE jobs/{id}`` cancels."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        batch = self.app.batch
+        self.write_json(batch.api(batch.get(job_id), with_log=True))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        batch = self.app.batch
+        self.write_json(batch.api(await batch.cancel(job_id)))
+
+
+_NAME = r"(?P<name>[^/]+)"
+_JOB_ID = r"(?P<job_id>[^/]+)"
+
+#: Routes relative to ``{base_url}container-kernels/``.
+ROUTES: list[tuple[str, type[BaseHandler]]] = [
+    ("kernels", KernelsHandler),
+    (f"kernels/{_NAME}", KernelHandler),
+    ("images/probe", ProbeHandler),
+    ("environment", EnvironmentHandler),
+    ("batch/preview", PreviewHandler),
+    ("jobs", JobsHandler),
+    (f"jobs/{_JOB_ID}", JobHandler),
+]

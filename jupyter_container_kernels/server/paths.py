@@ -1,0 +1,98 @@
+"""Notebook paths as the REST API sees them: relative to the server root, never outside it.
+
+Jupyter's contents manager follows symlinks out of its root on purpose; a batch job runs a
+notebook unattended on a compute node, so this module is stricter: the real path (symlinks
+resolved) must stay inside the real root.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..errors import NotFoundError, PolicyError, SpecError
+
+
+@dataclass(frozen=True)
+class ServerRoot:
+    """The server's root (the contents manager's ``root_dir``) and its hidden-file rule."""
+
+    root_dir: str
+    allow_hidden: bool = False
+
+    @property
+    def real_root(self) -> Path:
+        return Path(os.path.realpath(self.root_dir))
+
+    def resolve_notebook(self, path: object, field: str = "notebook") -> Path:
+        """The real absolute path of the notebook at server-relative ``path``.
+
+        Raises :class:`SpecError` (400) for absolute paths, ``..``, empty or non-notebook paths,
+        :class:`PolicyError` (403) for hidden paths (unless the contents manager allows them) and
+        symlinks leading outside the root, :class:`NotFoundError` (404) when nothing is there.
+        """
+        real = self._inside(path, field)
+        if not real.exists():
+            raise NotFoundError(
+                f"{field}: no notebook {path!r} in the server's root directory; give its path as "
+                "shown in the file browser."
+            )
+        if not real.is_file() or real.suffix != ".ipynb":
+            raise SpecError(field, f"{path!r} is not a notebook (.ipynb file).")
+        return real
+
+    def resolve_directory(self, path: object, field: str) -> Path:
+        """The real absolute path of server-relative directory ``path`` (which may not exist
+        yet), with the same refusals as :meth:`resolve_notebook`."""
+        real = self._inside(path, field)
+        if real.exists() and not real.is_dir():
+            raise SpecError(field, f"{path!r} is a file, not a directory.")
+        return real
+
+    def _inside(self, path: object, field: str) -> Path:
+        rel = self._relative(path, field)
+        real = Path(os.path.realpath(self.real_root.joinpath(*rel.parts)))
+        if not real.is_relative_to(self.real_root):
+            raise PolicyError(
+                f"{field}: {path!r} leads outside the server's root directory (through a symlink, "
+                f"to {str(real)!r}); copy what you need into {self.root_dir!r} instead."
+            )
+        return real
+
+    def to_server_path(self, path: str | os.PathLike[str] | None) -> str | None:
+        """``path`` relative to the root when inside it, else unchanged (a CLI job's notebook)."""
+        if path is None:
+            return None
+        absolute = Path(os.path.realpath(path))
+        if absolute.is_relative_to(self.real_root):
+            return absolute.relative_to(self.real_root).as_posix()
+        return os.fspath(path)
+
+    def _relative(self, path: object, field: str) -> PurePosixPath:
+        if not isinstance(path, str) or not path.strip():
+            raise SpecError(
+                field, f"expected a notebook path relative to the server root, got {path!r}."
+            )
+        if "\x00" in path or "\\" in path:
+            raise SpecError(
+                field, f"{path!r} contains a NUL or backslash; use '/' between folders."
+            )
+        if path.startswith("/") or os.path.isabs(path):
+            raise SpecError(
+                field,
+                f"{path!r} is absolute; give the path relative to the server's root directory, as "
+                "in the file browser (e.g. project/analysis.ipynb).",
+            )
+        rel = PurePosixPath(path)
+        if ".." in rel.parts:
+            raise SpecError(
+                field,
+                f"{path!r} contains '..'; notebooks must be inside the server's root directory.",
+            )
+        if not self.allow_hidden and any(part.startswith(".") for part in rel.parts):
+            raise PolicyError(
+                f"{field}: {path!r} is a hidden file or inside a hidden folder, which this server "
+                "does not serve (ContentsManager.allow_hidden is false)."
+            )
+        return rel
