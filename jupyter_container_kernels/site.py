@@ -156,7 +156,9 @@ class SiteConfig(Configurable):
 def load_site_config(parent: Configurable | None = None) -> SiteConfig:
     """The site config from the config files, with ``parent``'s config (if any) on top."""
     config = Config()
-    for loaded in Application._load_config_files(CONFIG_FILE_NAME, path=jupyter_config_path()):
+    for loaded, _filename in Application._load_config_files(
+        CONFIG_FILE_NAME, path=jupyter_config_path()
+    ):
         config.merge(loaded)
     if parent is not None:
         config.merge(parent.config)

@@ -157,14 +157,20 @@ class JobStore:
         self.directory = Path(directory)
         self._records: dict[str, JobRecord] = {}
         self._seen: dict[str, int] = {}  # file name -> mtime_ns when read
+        self._dir_mtime: int | None = None
         self.reload()
 
     def reload(self) -> None:
-        """Pick up records written by another process (the CLI); cheap when nothing changed."""
+        """Pick up records written by another process (the CLI): one ``stat`` when nothing
+        changed (every save renames a file into the directory, which changes its mtime)."""
         try:
+            mtime = self.directory.stat().st_mtime_ns
+            if mtime == self._dir_mtime:
+                return
             entries = list(os.scandir(self.directory))
         except FileNotFoundError:
             return
+        self._dir_mtime = mtime
         for entry in entries:
             if not entry.name.endswith(".json") or entry.name.startswith("."):
                 continue

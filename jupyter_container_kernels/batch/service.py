@@ -294,10 +294,20 @@ class BatchService(LoggingConfigurable):
 
     def list(self) -> list[JobRecord]:
         """Every tracked job, newest first (cached state; no scheduler query)."""
+        self._pick_up_new_records()
         return self.store.list()
 
     def get(self, job_id: str) -> JobRecord:
+        self._pick_up_new_records()
         return self.store.get(job_id)
+
+    def _pick_up_new_records(self) -> None:
+        """Records another process (the CLI) wrote appear at once, and the watcher tracks them
+        from its next round; a directory listing, no scheduler query."""
+        before = len(self.store.active())
+        self.store.reload()
+        if len(self.store.active()) > before:
+            self.watcher.wake()
 
     def log_tail(self, record: JobRecord) -> str:
         """The last lines of the job's log (each started task's, for arrays)."""

@@ -1,0 +1,427 @@
+"""``jupyter container-kernels``: install, list, show, remove, sync, probe (+ batch verbs).
+
+Thin: parse flags, call :mod:`.kernelspecs` / :mod:`.catalog` / :mod:`.probe` /
+:mod:`.batch.cli`, print. Exit codes: 0 success, 1 error (one ``Error: …`` message on stderr, no
+traceback), 2 usage (unknown verb, flag or wrong number of arguments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any, ClassVar, NoReturn
+
+from jupyter_core.application import JupyterApp
+from traitlets import Bool, Enum, List, TraitError, Unicode
+from traitlets.config import Application
+from traitlets.config.loader import ArgumentError
+
+from . import __version__
+from .errors import ContainerKernelError, SpecError
+from .site import SiteConfig, load_site_config
+from .spec import GPU_CHOICES, RUNTIMES
+
+SCOPE_FLAGS: dict[str, Any] = {
+    "user": ({"Verb": {"scope": "user"}}, "Your own kernels (jupyter_data_dir()/kernels): the default."),
+    "sys-prefix": ({"Verb": {"scope": "sys-prefix"}}, "This Python environment's kernels (sys.prefix/share/jupyter/kernels)."),
+    "system": ({"Verb": {"scope": "system"}}, "The system kernels (/usr/local/share/jupyter/kernels): for administrators."),
+}  # fmt: skip
+
+
+class Verb(JupyterApp):
+    """Shared by the registry verbs: exit codes, site config, scope options."""
+
+    version = __version__
+    classes: ClassVar[list[type]] = [SiteConfig]
+    #: Number of positional arguments: (min, max).
+    positional: ClassVar[tuple[int, int]] = (0, 0)
+    usage_args = ""
+
+    scope = Enum(("user", "sys-prefix", "prefix", "system"), "user", config=True,
+                 help="Where kernels are installed: user, sys-prefix, prefix (with --prefix) or system.")  # fmt: skip
+    prefix = Unicode("", config=True, help="--prefix PREFIX: use PREFIX/share/jupyter/kernels.")
+    json = Bool(False, config=True, help="Print JSON (the REST API's shapes) instead of text.")
+
+    def parse_command_line(self, argv: Any = None) -> None:
+        try:
+            Application.parse_command_line.__wrapped__(self, argv)  # type: ignore[attr-defined]
+        except (ArgumentError, TraitError) as exc:
+            self.usage_error(str(exc))
+        low, high = self.positional
+        if not low <= len(self.extra_args) <= high:
+            want = self.usage_args or "no arguments"
+            self.usage_error(f"expected {want}, got {self.extra_args or 'none'}")
+
+    def usage_error(self, message: str) -> NoReturn:
+        verb = self.name.rsplit("-", 1)[-1]
+        message = message.rstrip(".")
+        print(f"Error: {message}. See `jupyter container-kernels {verb} --help`.", file=sys.stderr)
+        self.exit(2)
+        raise SystemExit(2)  # for type checkers; exit() raises
+
+    def site(self) -> SiteConfig:
+        return load_site_config(parent=self)
+
+    def where(self) -> tuple[str, str | None]:
+        if self.prefix:
+            return "prefix", self.prefix
+        return self.scope, None
+
+    def start(self) -> None:
+        try:
+            self.run()
+        except ContainerKernelError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            self.exit(1)
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def emit(self, data: Any) -> None:
+        print(json.dumps(data, indent=1))
+
+
+_JSON_FLAG = {"json": ({"Verb": {"json": True}}, "Print JSON instead of text.")}
+_SPEC_ALIASES = {
+    "runtime": "SpecOptions.runtime", "gpu": "SpecOptions.gpu", "python": "SpecOptions.python",
+    "bind": "SpecOptions.bind", "module": "SpecOptions.module", "env": "SpecOptions.env",
+}  # fmt: skip
+
+
+class SpecOptions(Verb):
+    """Container settings given as flags (install, probe)."""
+
+    runtime = Enum(
+        ("", *RUNTIMES), "", config=True, help="Container runtime (default: the site's)."
+    )
+    gpu = Enum(
+        ("", *GPU_CHOICES),
+        "",
+        config=True,
+        help="GPU access: auto (default), nvidia, rocm or none.",
+    )
+    python = Unicode("", config=True, help="Python inside the image (default python3).")
+    bind = List(Unicode(), config=True, help="--bind SRC[:DST[:ro|rw]], repeatable.")
+    module = List(
+        Unicode(), config=True, help="--module NAME, repeatable: loaded before the runtime starts."
+    )
+    env = List(
+        Unicode(), config=True, help="--env NAME=VALUE, repeatable: set inside the container."
+    )
+
+    def spec_data(self, image: str) -> dict[str, Any]:
+        data: dict[str, Any] = {"image": image}
+        for key in ("runtime", "gpu", "python"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        if self.bind:
+            data["binds"] = list(self.bind)
+        if self.module:
+            data["modules"] = list(self.module)
+        env = {}
+        for item in self.env:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise SpecError("--env", f"{item!r} is not NAME=VALUE.")
+            env[key] = value
+        if env:
+            data["env"] = env
+        return data
+
+
+class InstallApp(SpecOptions):
+    """Register a container image as a Jupyter kernel."""
+
+    name = "jupyter-container-kernels-install"
+    description = (
+        "Install IMAGE as a Jupyter kernel. The image is probed first (it needs ipykernel); "
+        "user installs must use an image under the site's allowed image roots."
+    )
+    examples = (
+        "jupyter container-kernels install /shared/images/pytorch-2.7.sif --name pytorch-2.7 "
+        '--display-name "PyTorch 2.7 (container)" --gpu auto --bind /scratch --module cuda/12.4'
+    )
+    positional = (1, 1)
+    usage_args = "one IMAGE"
+    kernel_name = Unicode(
+        "", config=True, help="Kernel name (default: from the image's file name)."
+    )
+    display_name = Unicode(
+        "", config=True, help="Name shown in the launcher (default: NAME (container))."
+    )
+    no_probe = Bool(False, config=True, help="Install without probing the image.")
+    force = Bool(False, config=True, help="Replace a kernel of the same name.")
+    aliases: ClassVar[dict[str, Any]] = {
+        **_SPEC_ALIASES, "name": "InstallApp.kernel_name", "display-name": "InstallApp.display_name",
+        "prefix": "Verb.prefix",
+    }  # fmt: skip
+    flags: ClassVar[dict[str, Any]] = {
+        **SCOPE_FLAGS,
+        "no-probe": ({"InstallApp": {"no_probe": True}}, "Do not probe the image first."),
+        "force": ({"InstallApp": {"force": True}}, "Replace an existing kernel of that name."),
+    }
+
+    def run(self) -> None:
+        from .kernelspecs import install_kernel
+
+        scope, prefix = self.where()
+        site = self.site()
+        kernel = asyncio.run(
+            install_kernel(
+                site.build_spec(self.spec_data(self.extra_args[0])),
+                name=self.kernel_name or None,
+                display_name=self.display_name or None,
+                scope=scope,
+                prefix=prefix,
+                probe=not self.no_probe,
+                force=self.force,
+                site=site,
+            )
+        )
+        probe = f"; {kernel.probe.message}" if kernel.probe else ""
+        print(f"Installed {kernel.name} ({kernel.display_name}) in {kernel.resource_dir}{probe}")
+
+
+class ListApp(Verb):
+    """List container kernels."""
+
+    name = "jupyter-container-kernels-list"
+    description = "List the container kernels Jupyter sees (reads kernel.json files; runs nothing)."
+    flags: ClassVar[dict[str, Any]] = _JSON_FLAG
+
+    def run(self) -> None:
+        from .kernelspecs import BrokenKernel, _scan
+
+        found = _scan(self.site())
+        kernels = [k for k in found if not isinstance(k, BrokenKernel)]
+        for broken in (k for k in found if isinstance(k, BrokenKernel)):
+            print(
+                f"Warning: {broken.name} ({broken.resource_dir}) is unusable: {broken.error}",
+                file=sys.stderr,
+            )
+        if self.json:
+            return self.emit({"kernels": [k.to_dict() for k in kernels]})
+        if not kernels:
+            print("No container kernels. Add one with `jupyter container-kernels install IMAGE`.")
+            return
+        rows = [
+            ("NAME", "DISPLAY NAME", "IMAGE", "RUNTIME", "GPU", "MODULES", "SCOPE", "IMAGE PRESENT")
+        ]
+        for k in kernels:
+            rows.append((k.name, k.display_name, k.spec.image, k.spec.runtime, k.spec.gpu,
+                         ",".join(k.spec.modules) or "-", k.scope + (" (catalog)" if k.managed else ""),
+                         "yes" if k.image_present else "NO"))  # fmt: skip
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+
+
+class ShowApp(Verb):
+    """Show one container kernel."""
+
+    name = "jupyter-container-kernels-show"
+    description = "Show NAME's settings, location and (cached) probe result."
+    positional = (1, 1)
+    usage_args = "one kernel NAME"
+    flags: ClassVar[dict[str, Any]] = _JSON_FLAG
+
+    def run(self) -> None:
+        from .kernelspecs import get_kernel
+
+        kernel = get_kernel(self.extra_args[0], self.site())
+        if self.json:
+            return self.emit(kernel.to_dict())
+        print(f"{kernel.name}: {kernel.display_name}")
+        print(
+            f"  directory: {kernel.resource_dir} ({kernel.scope}{', catalog ' + str(kernel.catalog) if kernel.managed else ''})"
+        )
+        print(f"  image present: {'yes' if kernel.image_present else 'NO'}")
+        for key, value in kernel.spec.to_dict().items():
+            print(f"  {key}: {json.dumps(value) if not isinstance(value, str) else value}")
+        print(
+            f"  probe: {kernel.probe.message if kernel.probe else 'not probed (jupyter container-kernels probe)'}"
+        )
+
+
+class RemoveApp(Verb):
+    """Remove a container kernel."""
+
+    name = "jupyter-container-kernels-remove"
+    description = "Remove the container kernel NAME (give the scope to remove a system kernel)."
+    positional = (1, 1)
+    usage_args = "one kernel NAME"
+    force = Bool(False, config=True, help="Also remove a catalog-managed kernel.")
+    aliases: ClassVar[dict[str, Any]] = {"prefix": "Verb.prefix"}
+    flags: ClassVar[dict[str, Any]] = {
+        **SCOPE_FLAGS,
+        "force": ({"RemoveApp": {"force": True}}, "Remove even a kernel a catalog manages."),
+    }
+    _scope_given = False
+
+    def parse_command_line(self, argv: Any = None) -> None:
+        super().parse_command_line(argv)
+        self._scope_given = any(
+            a.lstrip("-").split("=")[0] in (*SCOPE_FLAGS, "prefix") for a in self.argv
+        )
+
+    def run(self) -> None:
+        from .kernelspecs import remove_kernel
+
+        scope, prefix = self.where()
+        removed = remove_kernel(
+            self.extra_args[0],
+            scope if self._scope_given else None,
+            prefix=prefix,
+            force=self.force,
+        )
+        print(f"Removed {removed}")
+
+
+class SyncApp(Verb):
+    """Make the installed kernels match a catalog file."""
+
+    name = "jupyter-container-kernels-sync"
+    description = (
+        "Create, update and remove exactly the kernels CATALOG (a TOML file) manages, in one "
+        "scope. Kernels it did not create are never touched."
+    )
+    examples = (
+        "jupyter container-kernels sync /etc/jupyter/container-kernels.toml --system --dry-run"
+    )
+    positional = (1, 1)
+    usage_args = "one CATALOG file"
+    dry_run = Bool(False, config=True, help="Show what would change; change nothing.")
+    probe = Bool(
+        False, config=True, help="Probe new and changed images (refuse those without ipykernel)."
+    )
+    aliases: ClassVar[dict[str, Any]] = {"prefix": "Verb.prefix"}
+    flags: ClassVar[dict[str, Any]] = {
+        **SCOPE_FLAGS,
+        **_JSON_FLAG,
+        "dry-run": ({"SyncApp": {"dry_run": True}}, "Show the changes without making them."),
+        "probe": ({"SyncApp": {"probe": True}}, "Probe new and changed images first."),
+    }
+
+    def run(self) -> None:
+        from .catalog import sync
+
+        scope, prefix = self.where()
+        changes = asyncio.run(
+            sync(self.extra_args[0], scope=scope, prefix=prefix, dry_run=self.dry_run,
+                 probe=self.probe, site=self.site())
+        )  # fmt: skip
+        if self.json:
+            return self.emit({"dry_run": self.dry_run, "changes": [c.to_dict() for c in changes]})
+        verb = "would be " if self.dry_run else ""
+        for change in changes:
+            print(
+                f"{change.action:>9}  {change.name}"
+                + (f"  ({change.detail})" if change.detail else "")
+            )
+        counts = {
+            a: sum(c.action == a for c in changes)
+            for a in ("created", "updated", "removed", "unchanged")
+        }
+        print(", ".join(f"{n} {verb}{a}" for a, n in counts.items()), file=sys.stderr)
+
+
+class ProbeApp(SpecOptions):
+    """Probe an image: Python, ipykernel, platform, frameworks."""
+
+    name = "jupyter-container-kernels-probe"
+    description = (
+        "Run a short Python program inside IMAGE and report its Python and ipykernel versions, "
+        "platform and torch/tensorflow/jax versions. Results are cached by image path, size "
+        "and mtime."
+    )
+    examples = "jupyter container-kernels probe /shared/images/pytorch-2.7.sif --runtime apptainer"
+    positional = (1, 1)
+    usage_args = "one IMAGE"
+    no_cache = Bool(False, config=True, help="Probe again even if a cached result exists.")
+    aliases: ClassVar[dict[str, Any]] = dict(_SPEC_ALIASES)
+    flags: ClassVar[dict[str, Any]] = {
+        **_JSON_FLAG,
+        "no-cache": ({"ProbeApp": {"no_cache": True}}, "Ignore the cache."),
+    }
+
+    def run(self) -> None:
+        from .probe import probe_image
+
+        site = self.site()
+        spec = site.build_spec(self.spec_data(self.extra_args[0]))
+        result = asyncio.run(probe_image(spec, site=site, use_cache=not self.no_cache))
+        if self.json:
+            self.emit(result.to_dict())
+        else:
+            print(
+                ("OK: " if result.ok else "UNUSABLE: ")
+                + result.message
+                + (" (cached)" if result.cached else "")
+            )
+        if not result.ok:
+            self.exit(1)
+
+
+_BATCH = "jupyter_container_kernels.batch.cli."
+
+
+class ContainerKernelsApp(JupyterApp):
+    """``jupyter container-kernels``: the root command; every action is a subcommand."""
+
+    name = "jupyter-container-kernels"
+    version = __version__
+    description = (
+        "Container images as Jupyter kernels on HPC clusters, and notebooks as Slurm jobs."
+    )
+    examples = "jupyter container-kernels install IMAGE --name NAME\njupyter container-kernels list"
+    subcommands: ClassVar[dict[str, Any]] = {
+        "install": (f"{__name__}.InstallApp", InstallApp.description),
+        "list": (f"{__name__}.ListApp", ListApp.description),
+        "show": (f"{__name__}.ShowApp", ShowApp.description),
+        "remove": (f"{__name__}.RemoveApp", RemoveApp.description),
+        "sync": (f"{__name__}.SyncApp", SyncApp.description),
+        "probe": (f"{__name__}.ProbeApp", ProbeApp.description),
+        "export": (f"{_BATCH}ExportApp", "Print the sbatch script that runs a notebook."),
+        "submit": (f"{_BATCH}SubmitApp", "Submit a notebook as a Slurm job."),
+        "jobs": (f"{_BATCH}JobsApp", "List the batch jobs submitted from here."),
+        "cancel": (f"{_BATCH}CancelApp", "Cancel a batch job."),
+    }
+
+    def start(self) -> None:
+        super().start()  # runs the subcommand (and raises NoStart) when one was given
+        verbs = ", ".join(self.subcommands)
+        if self.extra_args:
+            print(
+                f"Error: unknown command {self.extra_args[0]!r}; the commands are: {verbs}.",
+                file=sys.stderr,
+            )
+        else:
+            print(f"Error: give a command: {verbs} (--help for more).", file=sys.stderr)
+        self.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script ``jupyter-container-kernels``."""
+    batch = sys.modules.get(_BATCH.rstrip("."))
+    verbs = (
+        [getattr(batch, n) for n in ("ExportApp", "SubmitApp", "JobsApp", "CancelApp")]
+        if batch
+        else []
+    )
+    for cls in (
+        ContainerKernelsApp,
+        InstallApp,
+        ListApp,
+        ShowApp,
+        RemoveApp,
+        SyncApp,
+        ProbeApp,
+        *verbs,
+    ):
+        cls.clear_instance()  # so main() can run twice in one process (tests)
+    ContainerKernelsApp.launch_instance(argv)
+
+
+if __name__ == "__main__":
+    main()
