@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,27 @@ def lmod_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
     modules.clear_cache()
     return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[None]:
+    """A running single-node Slurm (tests/support/slurm.sh): started here unless it already
+    runs, and then stopped here too."""
+    require_executable("sbatch")
+    slurm_sh = str(SUPPORT / "slurm.sh")
+    running = subprocess.run(["bash", slurm_sh, "status"], capture_output=True, check=False)
+    if running.returncode != 0:
+        done = subprocess.run(
+            ["bash", slurm_sh, "start"], capture_output=True, text=True, timeout=300, check=False
+        )
+        if done.returncode != 0:
+            pytest.fail(
+                f"Could not start the test Slurm cluster. {INSTALL_HINT}\n"
+                f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+            )
+    yield
+    if running.returncode != 0:
+        subprocess.run(["bash", slurm_sh, "stop"], capture_output=True, timeout=120, check=False)
 
 
 @pytest.fixture

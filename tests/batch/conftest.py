@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,24 +27,6 @@ from jupyter_container_kernels.batch.service import BatchService
 
 SUPPORT = Path(__file__).resolve().parent.parent / "support"
 INSTALL_HINT = "Run `.ci/run`, or `tests/support/install_system_deps.sh` as root, to install it."
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster() -> None:
-    if not shutil.which("sbatch"):
-        pytest.fail(f"Slurm's sbatch is not installed. {INSTALL_HINT}")
-    done = subprocess.run(
-        ["bash", str(SUPPORT / "slurm.sh"), "start"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"Could not start the test Slurm cluster. {INSTALL_HINT}\n"
-            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -144,32 +143,6 @@ def routes(jp_serverapp: Any) -> list[tuple[str, type[BaseHandler]]]:
     }
     assert found, "the extension registered no routes"
     return sorted(found, key=lambda r: r[0])
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster() -> Iterator[None]:
-    """A running single-node Slurm (started here unless it already runs, stopped only then)."""
-    running = (
-        subprocess.run(
-            ["bash", str(SLURM_SH), "status"], capture_output=True, check=False
-        ).returncode
-        == 0
-    )
-    if not running:
-        done = subprocess.run(
-            ["bash", str(SLURM_SH), "start"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"`tests/support/slurm.sh start` failed:\n{done.stdout}\n{done.stderr}")
-    yield
-    if not running:
-        subprocess.run(
-            ["bash", str(SLURM_SH), "stop"], capture_output=True, timeout=120, check=False
-        )
 
 
 @pytest.fixture
