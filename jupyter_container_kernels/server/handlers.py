@@ -197,23 +197,10 @@ class EnvironmentHandler(BaseHandler):
 
 # -- batch jobs ------------------------------------------------------------------------------
 
-#: The REST SubmitRequest (``template`` and ``output_dir`` as in ``batch.service.SubmitRequest``).
-SUBMIT_FIELDS = (
-    "notebook",
-    "kernel",
-    "resources",
-    "parameters",
-    "sweep",
-    "mode",
-    "template",
-    "output_dir",
-)
-
-
 class _BatchHandler(BaseHandler):
     def submit_request(self) -> SubmitRequest:
         """The body as a validated :class:`SubmitRequest` with server-root-checked paths."""
-        body = self.json_body(SUBMIT_FIELDS, required=("notebook",))
+        body = self.json_body(SubmitRequest.KEYS, required=("notebook",))
         body["notebook"] = str(self.app.root.resolve_notebook(body["notebook"]))
         if body.get("output_dir"):
             body["output_dir"] = str(

@@ -1,0 +1,13 @@
+/**
+ * The commands this extension adds (palette, toolbar, context menu, notifications).
+ */
+export namespace CommandIDs {
+  /** Show the "Container kernels" side panel. */
+  export const openKernels = 'container-kernels:open-kernels';
+  /** Reload the container kernels (and Lab's kernelspecs, so the launcher follows). */
+  export const refreshKernels = 'container-kernels:refresh-kernels';
+  /** "Submit as batch job" for the current notebook, or the one selected in the file browser. */
+  export const submitBatch = 'container-kernels:submit-batch';
+  /** Show the "Batch jobs" side panel. */
+  export const openJobs = 'container-kernels:open-jobs';
+}

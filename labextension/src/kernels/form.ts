@@ -1,0 +1,145 @@
+/**
+ * The "Register image" form's state, its mapping to `POST kernels` / `POST images/probe`, and
+ * how kernels and probe results are summarised in the panel.
+ *
+ * Pure (no JupyterLab imports) so it is unit-tested with node's test runner. The server
+ * validates the spec (`ContainerSpec.from_dict`); the frontend splits text fields into lists
+ * and says which line is malformed before a request is sent.
+ */
+import type { GpuChoice, IKernel, IProbe, IRegisterRequest, ISpec } from '../types';
+
+export interface IRegisterForm {
+  image: string;
+  displayName: string;
+  runtime: string;
+  gpu: GpuChoice;
+  /** One bind per line (or comma-separated): `src[:dst[:ro|rw]]`. */
+  binds: string;
+  /** Module names separated by spaces, commas or new lines. */
+  modules: string;
+  /** One `NAME=value` per line. */
+  env: string;
+}
+
+export type SpecResult = { ok: true; spec: ISpec } | { ok: false; errors: string[] };
+
+export type RegisterResult =
+  | { ok: true; request: IRegisterRequest }
+  | { ok: false; errors: string[] };
+
+export function emptyForm(runtime: string): IRegisterForm {
+  return { image: '', displayName: '', runtime, gpu: 'auto', binds: '', modules: '', env: '' };
+}
+
+/** Items of a list field; paths cannot hold commas (runtimes use them as separators). */
+export function splitList(text: string, separators: RegExp = /[,\n]/): string[] {
+  return text
+    .split(separators)
+    .map(item => item.trim())
+    .filter(item => item !== '');
+}
+
+/** `NAME=value` lines as a mapping; blank lines and `# comments` are ignored. */
+export function parseEnv(text: string): { env: Record<string, string>; errors: string[] } {
+  const env: Record<string, string> = {};
+  const errors: string[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) {
+      return;
+    }
+    const eq = line.indexOf('=');
+    const name = eq < 0 ? '' : line.slice(0, eq).trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      errors.push(
+        `Environment line ${index + 1}: ${JSON.stringify(line)} is not NAME=value ` +
+          '(e.g. OMP_NUM_THREADS=4).'
+      );
+      return;
+    }
+    env[name] = line.slice(eq + 1).trim();
+  });
+  return { env, errors };
+}
+
+/** The spec the form describes (for probing and registering). */
+export function buildSpec(form: IRegisterForm): SpecResult {
+  const errors: string[] = [];
+  const image = form.image.trim();
+  if (!image) {
+    errors.push('Image: give the path of the image (a .sif file or an image directory).');
+  }
+  const { env, errors: envErrors } = parseEnv(form.env);
+  errors.push(...envErrors);
+  if (errors.length > 0) {
+    return { ok: false, errors };
+  }
+  const spec: ISpec = { image, runtime: form.runtime, gpu: form.gpu };
+  const binds = splitList(form.binds);
+  if (binds.length) {
+    spec.binds = binds;
+  }
+  const modules = splitList(form.modules, /[\s,]+/);
+  if (modules.length) {
+    spec.modules = modules;
+  }
+  if (Object.keys(env).length) {
+    spec.env = env;
+  }
+  return { ok: true, spec };
+}
+
+/** A display name from the image path: `/x/pytorch-2.7.sif` gives `pytorch-2.7 (container)`. */
+export function defaultDisplayName(image: string): string {
+  const base =
+    image
+      .trim()
+      .replace(/\/+$/, '')
+      .split('/')
+      .pop()
+      ?.replace(/\.(sif|simg|img|sqfs|squashfs|tar\.gz|tgz)$/i, '') ?? '';
+  return base ? `${base} (container)` : '';
+}
+
+/** `POST kernels`: the spec, the display name (derived from the image when empty), a probe. */
+export function buildRegisterRequest(form: IRegisterForm): RegisterResult {
+  const spec = buildSpec(form);
+  if (!spec.ok) {
+    return spec;
+  }
+  const displayName = form.displayName.trim() || defaultDisplayName(spec.spec.image);
+  return { ok: true, request: { display_name: displayName, spec: spec.spec, probe: true } };
+}
+
+/** What a probe found, in one line: `Python 3.11.2 · ipykernel 6.17.0 · torch 2.7.0`. */
+export function describeProbe(probe: IProbe): string {
+  if (!probe.ok) {
+    return `Not usable: ${probe.message}`;
+  }
+  const parts: string[] = [];
+  if (probe.python_version) {
+    parts.push(`Python ${probe.python_version}`);
+  }
+  parts.push(
+    probe.ipykernel_version ? `ipykernel ${probe.ipykernel_version}` : 'no ipykernel'
+  );
+  for (const [name, version] of Object.entries(probe.packages ?? {}).sort()) {
+    if (name !== 'ipykernel') {
+      parts.push(`${name} ${version}`);
+    }
+  }
+  return parts.join(' · ');
+}
+
+/** The image status shown for a kernel: `missing`, `not probed`, `usable` or `unusable`. */
+export function imageStatus(kernel: IKernel): { state: string; text: string } {
+  if (!kernel.image_present) {
+    return { state: 'missing', text: `Image not found: ${kernel.spec.image}` };
+  }
+  if (!kernel.probe) {
+    return { state: 'unknown', text: 'Image present (not probed yet)' };
+  }
+  return kernel.probe.ok
+    ? { state: 'ok', text: describeProbe(kernel.probe) }
+    : { state: 'error', text: describeProbe(kernel.probe) };
+}
