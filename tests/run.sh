@@ -33,7 +33,7 @@ trap 'bash tests/support/slurm.sh stop >/dev/null 2>&1 || true' EXIT
 
 if [ -f labextension/package.json ] && grep -q '"test"' labextension/package.json; then
   step "frontend unit tests"
-  (cd labextension && jlpm test)
+  (cd labextension && jlpm install --immutable && jlpm test)
 fi
 
 step "pytest"
