@@ -74,6 +74,10 @@ class Verb(JupyterApp):
         except ContainerKernelError as exc:
             print(f"Error: {exc}", file=sys.stderr)
             self.exit(1)
+        except OSError as exc:  # a file or directory this user cannot read or write
+            where = f" {exc.filename}" if exc.filename else ""
+            print(f"Error:{where}: {exc.strerror or exc}.", file=sys.stderr)
+            self.exit(1)
 
     def run(self) -> None:
         raise NotImplementedError

@@ -321,7 +321,12 @@ def update_kernel(
 
 
 def remove_kernel(
-    name: str, scope: str | None = None, *, prefix: str | None = None, force: bool = False
+    name: str,
+    scope: str | None = None,
+    *,
+    prefix: str | None = None,
+    force: bool = False,
+    site: SiteConfig | None = None,
 ) -> str:
     """Remove container kernel ``name`` and return its directory.
 
@@ -329,7 +334,7 @@ def remove_kernel(
     refused: an administrator says ``scope="system"``. Catalog-managed kernels are refused
     unless ``force`` (the next sync would bring them back).
     """
-    site = load_site_config()
+    site = site or load_site_config()
     found: ContainerKernel | BrokenKernel | None
     if scope is not None:
         directory = kernels_dir(scope, prefix) / name.lower()

@@ -17,6 +17,8 @@ Everything else (ports, process group, restart, shutdown) is :class:`LocalProvis
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shlex
 import shutil
@@ -153,7 +155,7 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
                     return  # the kernel's sockets are up: ipykernel imported and running
                 returncode = self.process.poll()
                 if returncode is not None:
-                    raise self._start_failure(returncode)
+                    raise await self._start_failure(returncode)
                 if time.monotonic() >= deadline:
                     self.log.warning(
                         "Container kernel %s has not answered its heartbeat after %g s; "
@@ -182,12 +184,16 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
         sock.connect(url)
         return sock
 
-    def _start_failure(self, returncode: int) -> KernelStartError:
+    async def _start_failure(self, returncode: int) -> KernelStartError:
         assert self.process is not None
+        if self.pgid:  # helpers the runtime left (squashfuse, a forked ch-run) go too
+            with contextlib.suppress(OSError):
+                os.killpg(self.pgid, signal.SIGKILL)
         self.process.wait()
         self.process = None  # nothing left to manage; has_process is now False
         self._remove_private_dir()
-        output = self._stderr.finish() if self._stderr else ""
+        # Waits for stderr's end (or 2 s): off the event loop, the server keeps serving.
+        output = await asyncio.to_thread(self._stderr.finish) if self._stderr else ""
         lines = tail(output) or "(nothing on stderr)"
         message = (
             f"The container exited with status {returncode} while the kernel was starting "

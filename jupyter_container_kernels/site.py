@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path
-from traitlets import Bool, Dict, Enum, List, Unicode, validate
+from traitlets import Bool, Dict, Enum, List, TraitError, Unicode, validate
 from traitlets.config import Application, Config, Configurable
 
 from .errors import PolicyError, SpecError
@@ -162,4 +162,11 @@ def load_site_config(parent: Configurable | None = None) -> SiteConfig:
         config.merge(loaded)
     if parent is not None:
         config.merge(parent.config)
-    return SiteConfig(config=config)
+    try:
+        return SiteConfig(config=config)
+    except TraitError as exc:
+        raise SpecError(
+            "SiteConfig",
+            f"{exc} Fix it in {CONFIG_FILE_NAME}.py/.json (see `jupyter --paths` for where those "
+            "files are read) or in the application's config.",
+        ) from None

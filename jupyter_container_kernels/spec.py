@@ -169,7 +169,8 @@ class ContainerSpec:
         return cls(image, runtime, gpu, binds, modules, env, cleanenv, python, workdir, runtime_args)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form written to kernel.json (defaults left out, so files stay short)."""
+        """The JSON form written to kernel.json (defaults left out, so files stay short; the
+        values a site default could otherwise change, ``runtime`` and ``cleanenv``, always in)."""
         out: dict[str, Any] = {"image": self.image, "runtime": self.runtime, "gpu": self.gpu}
         if self.binds:
             out["binds"] = [str(b) for b in self.binds]
@@ -177,8 +178,8 @@ class ContainerSpec:
             out["modules"] = list(self.modules)
         if self.env:
             out["env"] = dict(self.env)
-        if self.cleanenv:
-            out["cleanenv"] = True
+        # Always explicit: absent, the site's default_cleanenv would decide at start.
+        out["cleanenv"] = self.cleanenv
         if self.python != "python3":
             out["python"] = self.python
         if self.workdir:

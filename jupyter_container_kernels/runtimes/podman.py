@@ -12,6 +12,9 @@ from collections.abc import Collection, Mapping, Sequence
 from ..spec import Bind, ContainerSpec
 from .base import Invocation, Runtime, all_binds, container_environment
 
+#: Host paths Podman must not pass in: the image has its own home and temporary directory.
+HOST_PATH_VARS = frozenset({"HOME", "TMPDIR"})
+
 
 class PodmanRuntime(Runtime):
     name = "podman"
@@ -49,7 +52,8 @@ class PodmanRuntime(Runtime):
             argv += ["--workdir", spec.workdir]
         inside = container_environment(spec, host_env, passthrough)
         for name in inside:
-            argv += ["--env", name]
+            if name not in HOST_PATH_VARS:  # host paths that do not exist inside
+                argv += ["--env", name]
         argv += [*spec.runtime_args, spec.image, *cmd]
         return Invocation(argv, {**host_env, **inside})
 

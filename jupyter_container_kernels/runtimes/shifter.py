@@ -43,8 +43,13 @@ class ShifterRuntime(Runtime):
         if spec.workdir:
             argv.append(f"--workdir={spec.workdir}")
         inside = container_environment(spec, host_env, passthrough)
-        forced = inside if spec.cleanenv else {k: inside[k] for k in (*spec.env_dict, "PYTHONNOUSERSITE")}
-        argv += [f"--env={k}={v}" for k, v in forced.items()]
-        argv += [*spec.runtime_args, "--", *cmd]
         env = {k: v for k, v in host_env.items() if k not in HOST_ONLY_VARS or k == "PATH"}
+        if spec.cleanenv:
+            # --clearenv empties the environment; only --env brings variables back in (their
+            # values are then visible in `ps`: keep secrets out of cleanenv kernels' env).
+            argv += [f"--env={k}={v}" for k, v in inside.items()]
+        else:
+            # Shifter passes its own environment in: values stay off the command line.
+            env.update({k: inside[k] for k in (*spec.env_dict, "PYTHONNOUSERSITE")})
+        argv += [*spec.runtime_args, "--", *cmd]
         return Invocation(argv, env)

@@ -9,6 +9,7 @@ through :mod:`.._process`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,6 +22,8 @@ from ..launch import find_runtime
 from ..runtimes import get_runtime
 from ..site import SiteConfig
 from ..spec import RUNTIMES
+
+log = logging.getLogger(__name__)
 
 #: ``async () -> {"available": bool, "message": str | None, "partitions": [{"name", "default",
 #: "state", "gres"}]}`` (``BatchService.slurm_status``); never raises for Slurm being down.
@@ -63,7 +66,7 @@ class EnvironmentReport:
         return {
             "runtimes": runtimes,
             "gpu": node_gpu(site.node_gpu) or "none",
-            "module_system": modules.module_system(os.environ, site),
+            "module_system": _module_system(site),
             "slurm": slurm,
             "defaults": {
                 "runtime": site.default_runtime,
@@ -106,3 +109,13 @@ class EnvironmentReport:
             return dict(await self.slurm_status())
         except ContainerKernelError as exc:
             return {"available": False, "message": str(exc), "partitions": []}
+
+
+def _module_system(site: SiteConfig) -> str | None:
+    """The module system, or None (logged) when ``c.SiteConfig.module_init`` is unusable: the
+    rest of the report (runtimes, partitions) still fills the forms."""
+    try:
+        return modules.module_system(os.environ, site)
+    except ContainerKernelError as exc:
+        log.warning("No module system: %s", exc)
+        return None

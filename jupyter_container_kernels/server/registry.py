@@ -50,7 +50,7 @@ class KernelRegistry(LoggingConfigurable):
 
     def remove(self, name: str) -> None:
         """Remove a kernel this user may remove (never a system or catalog-managed one)."""
-        directory = kernelspecs.remove_kernel(name)
+        directory = kernelspecs.remove_kernel(name, site=self.site)
         self.log.info("Removed container kernel %s (%s)", name, directory)
 
     async def probe(self, spec: ContainerSpec) -> ProbeResult:

@@ -37,7 +37,7 @@ def test_the_issue_example_is_valid_and_round_trips() -> None:
     assert ContainerSpec.from_dict(spec.to_dict()) == spec
 
 
-def test_defaults_are_short_in_json() -> None:
+def test_defaults_are_short_in_json_but_runtime_and_cleanenv_stay_explicit() -> None:
     spec = ContainerSpec.from_dict({"image": IMAGE})
     assert (spec.runtime, spec.gpu, spec.cleanenv, spec.python) == (
         "apptainer",
@@ -45,7 +45,15 @@ def test_defaults_are_short_in_json() -> None:
         False,
         "python3",
     )
-    assert spec.to_dict() == {"image": IMAGE, "runtime": "apptainer", "gpu": "auto"}
+    assert spec.to_dict() == {"image": IMAGE, "runtime": "apptainer", "gpu": "auto", "cleanenv": False}
+
+
+def test_a_kernels_own_cleanenv_survives_a_site_default() -> None:
+    """What the kernel chose is written out, so the site's default_cleanenv cannot flip it."""
+    site = SiteConfig(default_cleanenv=True)
+    chosen = site.build_spec({"image": IMAGE, "cleanenv": False})
+    assert site.build_spec(chosen.to_dict()).cleanenv is False
+    assert site.build_spec({"image": IMAGE}).cleanenv is True
 
 
 @pytest.mark.parametrize("data", [None, [], "image.sif", 3])

@@ -60,6 +60,7 @@ def test_sync_creates_updates_and_removes_its_kernels_idempotently(
         "gpu": "auto",
         "binds": ["/scratch"],
         "modules": ["cuda/12.4"],
+        "cleanenv": False,
     }
     assert kernels["plain"].display_name == "plain (container)"
     assert set(KernelSpecManager().find_kernel_specs()) >= {"pytorch-2-7", "plain"}

@@ -96,6 +96,7 @@ def test_install_list_show_remove(
         "binds": [f"{scratch}:/scratch", f"{data}:/data"],
         "modules": ["cuda/12.4"],
         "env": {"OMP_NUM_THREADS": "4", "A": "b=c"},
+        "cleanenv": False,
         "python": "/usr/bin/python3",
     }
     assert (folder / "logo-64x64.png").is_file()

@@ -79,6 +79,7 @@ def test_install_writes_a_kernelspec_jupyter_sees_in_each_scope(
                     "gpu": "none",
                     "binds": ["/scratch"],
                     "modules": ["cuda/12.4"],
+                    "cleanenv": False,
                 },
             },
             "container_kernels": {"version": 1, "managed_by": None, "catalog": None},
@@ -104,7 +105,7 @@ def test_the_kernel_dict_is_the_rest_shape(test_image: str, site: SiteConfig) ->
         "editable": True,
         "managed": False,
         "resource_dir": kernel.resource_dir,
-        "spec": {"image": test_image, "runtime": "charliecloud", "gpu": "auto"},
+        "spec": {"image": test_image, "runtime": "charliecloud", "gpu": "auto", "cleanenv": False},
         "image_present": True,
         "probe": None,
     }
@@ -168,6 +169,7 @@ def test_update_merges_changes_and_validates_them(test_image: str, site: SiteCon
         "gpu": "none",
         "binds": ["/tmp/x:/mnt/1"],
         "modules": ["cuda/12.4"],
+        "cleanenv": False,
     }
     assert (
         update_kernel("edit", changes={"python": "/usr/bin/python3"}, site=site).display_name
