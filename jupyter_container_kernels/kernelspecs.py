@@ -365,9 +365,3 @@ def remove_kernel(
     shutil.rmtree(directory)
     return str(directory)
 
-
-async def sync_catalog(path: str, **kwargs: Any) -> list[Any]:
-    """:func:`.catalog.sync`, here too so every kernel operation has one home."""
-    from .catalog import sync
-
-    return await sync(path, **kwargs)

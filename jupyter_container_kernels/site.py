@@ -149,9 +149,6 @@ class SiteConfig(Configurable):
             "your site's administrators to register it."
         )
 
-    def runtime_executable(self, runtime: str, default: str) -> str:
-        return self.runtime_paths.get(runtime, default)
-
 
 def load_site_config(parent: Configurable | None = None) -> SiteConfig:
     """The site config from the config files, with ``parent``'s config (if any) on top."""

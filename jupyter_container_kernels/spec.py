@@ -207,10 +207,6 @@ class ContainerSpec:
         merged_modules = tuple(m for m in modules if m not in own_modules) + self.modules
         return replace(self, binds=merged_binds, modules=merged_modules)
 
-    def replace(self, **changes: Any) -> ContainerSpec:
-        """A copy with ``changes``, validated again like any input."""
-        data = {**self.to_dict(), **changes}
-        return ContainerSpec.from_dict({k: v for k, v in data.items() if v is not None})
 
 
 def _as_list(field_name: str, value: Any) -> list[Any]:
