@@ -6,7 +6,9 @@ Kept free of server and traitlets-application imports so a job starts quickly::
         --output OUT-%j.ipynb [--parameters-file F.json --task-index N]
 
 ``%j``, ``%A`` and ``%a`` in ``--output`` are Slurm's job id, array job id and task index.
-Exit status: 0 completed, 1 a cell raised (error notebook written), 2 the kernel did not start.
+Exit status: 0 completed; 1 a cell raised or exceeded --cell-timeout (error notebook written);
+2 the run could not start (the kernel, the notebook, the parameters: one line on stderr, never a
+traceback); 128 + N interrupted by signal N (143: scancel or the time limit's SIGTERM).
 """
 
 from __future__ import annotations
@@ -38,9 +40,18 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from ..errors import ContainerKernelError
+    from .execute import EXIT_START_ERROR
     from .execute import main as run_main
 
-    return run_main(args)
+    try:
+        return run_main(args)
+    except (ContainerKernelError, OSError, ValueError) as exc:
+        text = " ".join(str(exc).split())  # OSError's names the file: [Errno 2] ...: 'x.ipynb'
+        if not isinstance(exc, ContainerKernelError):
+            text = f"{type(exc).__name__}: {text}"
+        print(f"jupyter-container-kernels: {text}", file=sys.stderr)
+        return EXIT_START_ERROR
 
 
 if __name__ == "__main__":

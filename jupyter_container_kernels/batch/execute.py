@@ -7,15 +7,21 @@ image, binds, modules, env and GPU flags). The output notebook is rewritten atom
 every cell, so progress is visible while the job runs. On a failure it leaves an error notebook
 (a banner at the top linking to the failing cell, whose error output is kept) and returns a
 non-zero status. ``metadata.container_kernels.provenance`` records what ran where.
+
+Slurm stops a job (``scancel``, the time limit) with SIGTERM, and SIGKILL ``KillWait`` seconds
+later. The ``run`` entry point turns SIGTERM and SIGINT into cancelling the run, so the kernel is
+shut down and the output notebook says the job was interrupted (``status: "interrupted"``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import datetime as _dt
 import hashlib
 import json
 import os
+import signal
 import socket
 import sys
 from collections.abc import Mapping
@@ -23,16 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_core.utils import ensure_async
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 from .. import __version__
 from ..errors import ContainerKernelError, SpecError
-from ..spec import ContainerSpec
 from .parameters import check_parameters, inject
 from .script import fill_pattern
 
-#: Exit statuses of :func:`execute_notebook`.
+#: Exit statuses of :func:`execute_notebook` (and 128 + the signal number when interrupted).
 EXIT_OK, EXIT_CELL_ERROR, EXIT_START_ERROR = 0, 1, 2
 #: Image files up to this size get a sha256 in the provenance (hashing is ~1 s per GB).
 HASH_LIMIT = 64 * 1024 * 1024
@@ -87,19 +93,18 @@ def image_identity(image: str) -> dict[str, Any]:
 
 
 def container_provenance(kernel: str) -> dict[str, Any]:
-    """What the container kernel ``kernel`` runs: effective spec, image identity, GPU."""
-    from jupyter_client.kernelspec import KernelSpecManager
+    """What the container kernel ``kernel`` runs: effective spec, image identity, GPU.
 
+    The spec comes from :func:`..kernelspecs.get_kernel` with the site's defaults, exactly as
+    the kernel gets it interactively; NotFoundError/SpecError if it is not a usable container
+    kernel."""
+    from ..kernelspecs import get_kernel
     from ..launch import effective_gpu
     from ..runtimes import get_runtime
     from ..site import load_site_config
 
-    ks = KernelSpecManager().get_kernel_spec(kernel)
-    config = ks.metadata.get("kernel_provisioner", {}).get("config")
-    if not isinstance(config, Mapping):
-        return {"container": None}
     site = load_site_config()
-    spec = site.effective(ContainerSpec.from_dict(config, where=f"kernel {kernel}"))
+    spec = site.effective(get_kernel(kernel, site).spec)
     vendor = effective_gpu(spec, site)
     return {
         "image": spec.image,
@@ -145,6 +150,65 @@ class _Writer:
         os.replace(tmp, self.path)
 
 
+class _Stop:
+    """SIGTERM/SIGINT cancel the run (the first one; later ones are only noted).
+
+    nbclient installs its own handlers for both while it starts the kernel (they only shut the
+    kernel down, the run then ends as "the kernel died"); :class:`_Client` puts these back on
+    top at once, and :func:`execute_notebook` again after nbclient removed its own.
+    """
+
+    def __init__(self, task: asyncio.Task[Any], client: NotebookClient) -> None:
+        self.task, self.client = task, client
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
+    def remove(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+    def _on_signal(self, signum: int) -> None:
+        if self.signum is None:
+            self.signum = signum
+            self.client.shutdown_kernel = "immediate"  # Slurm sends SIGKILL soon
+            self.task.cancel()
+
+
+class _Client(NotebookClient):
+    """A NotebookClient whose kernel start puts :class:`_Stop`'s handlers over nbclient's."""
+
+    stop: _Stop | None = None
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        if self.stop is not None:  # nbclient has just installed its handlers
+            self.stop.install()
+        await super().async_start_new_kernel(**kwargs)
+
+
+async def _shutdown_kernel(client: NotebookClient) -> None:
+    """Stop the kernel and free its resources if the run left it (cancelled while starting,
+    before nbclient's own clean-up applies)."""
+    km = client.km
+    if km is None:
+        return
+    atexit.unregister(client._cleanup_kernel)  # nbclient's, for a kernel it never got to run
+    try:
+        if km.has_kernel and await ensure_async(km.is_alive()):
+            await ensure_async(km.shutdown_kernel(now=True))
+        await ensure_async(km.cleanup_resources())
+    except Exception as exc:  # noqa: BLE001 - best effort on the way out; the job ends anyway
+        print(f"jupyter-container-kernels: stopping the kernel: {exc}", file=sys.stderr)
+    if client.kc is not None:
+        client.kc.stop_channels()
+        client.kc = None
+    client.km = None
+
+
 async def execute_notebook(
     notebook: str,
     kernel: str,
@@ -154,11 +218,15 @@ async def execute_notebook(
     cell_timeout: int | None = None,
     startup_timeout: int = 120,
     env: Mapping[str, str] | None = None,
+    handle_signals: bool = False,
 ) -> int:
     """Run ``notebook`` with the kernel ``kernel``, writing ``output`` as it goes.
 
-    Returns :data:`EXIT_OK`, :data:`EXIT_CELL_ERROR` (a cell raised) or
-    :data:`EXIT_START_ERROR` (the kernel, or the notebook, could not be started).
+    Returns :data:`EXIT_OK`, :data:`EXIT_CELL_ERROR` (a cell raised or exceeded
+    ``cell_timeout``) or :data:`EXIT_START_ERROR` (the kernel, or the notebook, could not be
+    started). With ``handle_signals`` (the ``run`` command, in the main thread), SIGTERM or
+    SIGINT stop the run: the kernel is shut down, the output notebook says the job was
+    interrupted, and the status is 128 + the signal number.
     """
     env = os.environ if env is None else env
     nb = nbformat.read(notebook, as_version=4)
@@ -195,7 +263,7 @@ async def execute_notebook(
             flush=True,
         )
 
-    client = NotebookClient(
+    client = _Client(
         nb,
         kernel_name=kernel,
         timeout=cell_timeout,
@@ -205,6 +273,10 @@ async def execute_notebook(
         on_cell_error=lambda cell, cell_index, execute_reply: failing.append(cell_index),
         on_cell_execute=lambda cell, cell_index: running.append(cell_index),
     )
+    stop = None
+    if handle_signals:
+        stop = client.stop = _Stop(asyncio.current_task(), client)  # type: ignore[arg-type]
+        stop.install()
     status, error = EXIT_START_ERROR, None
     try:
         await client.async_execute()
@@ -212,25 +284,52 @@ async def execute_notebook(
     except CellExecutionError as exc:
         status, index = EXIT_CELL_ERROR, failing[-1] if failing else None
         error = {"cell_index": index, "ename": exc.ename, "evalue": exc.evalue}
+    except CellTimeoutError:
+        status, index = EXIT_CELL_ERROR, running[-1] if running else None
+        where = f"cell {index + 1}" if index is not None else "a cell"
+        error = {
+            "cell_index": index,
+            "ename": "CellTimeoutError",
+            "evalue": f"{where} exceeded the cell timeout of {cell_timeout} s",
+        }
     except (ContainerKernelError, RuntimeError, TimeoutError, OSError) as exc:
         status = EXIT_CELL_ERROR if running else EXIT_START_ERROR
         index = running[-1] if running else None
         what = "the kernel stopped" if running else f"the kernel {kernel!r} did not start"
         error = {"cell_index": index, "ename": type(exc).__name__, "evalue": f"{what}: {exc}"}
+    except asyncio.CancelledError:
+        if stop is None or stop.signum is None:
+            raise
     finally:
+        interrupted = stop is not None and stop.signum is not None
+        if stop is not None and stop.signum is not None:  # whatever nbclient made of it
+            stop.install()  # nbclient removed the handlers on its way out
+            await _shutdown_kernel(client)
+            status = 128 + stop.signum
+            error = {
+                "cell_index": running[-1] if running else None,
+                "ename": "Interrupted",
+                "evalue": f"the job was cancelled or hit its time limit "
+                f"({signal.Signals(stop.signum).name})",
+            }
         if status != EXIT_OK and error is None:  # SIGTERM/cancel: scancel or the time limit
             index = running[-1] if running else None
             error = {
                 "cell_index": index,
                 "ename": "Interrupted",
-                "evalue": "the run was stopped (job cancelled or time limit reached)",
+                "evalue": "the job was cancelled or hit its time limit",
             }
         if error is not None:
-            _mark_error(nb, error["cell_index"], f"{error['ename']}: {error['evalue']}")
+            message = f"{error['ename']}: {error['evalue']}"
+            _mark_error(nb, error["cell_index"], message, interrupted=interrupted)
             provenance["error"] = error
         provenance["ended"] = _now()
-        provenance["status"] = "completed" if status == EXIT_OK else "failed"
+        provenance["status"] = (
+            "completed" if status == EXIT_OK else "interrupted" if interrupted else "failed"
+        )
         writer.write(nb)
+        if stop is not None:
+            stop.remove()
     if error is not None:
         print(
             f"jupyter-container-kernels: {error['ename']}: {error['evalue']}\n"
@@ -240,25 +339,30 @@ async def execute_notebook(
     return status
 
 
-def _mark_error(nb: nbformat.NotebookNode, index: int | None, message: str) -> None:
+def _mark_error(
+    nb: nbformat.NotebookNode, index: int | None, message: str, *, interrupted: bool = False
+) -> None:
     """Papermill-style: a banner at the top and an anchor right before the failing cell."""
     text = _escape(message.strip().splitlines()[0] if message.strip() else "error")
     if index is not None:
+        stopped = "was interrupted" if interrupted else "stopped"
         nb.cells.insert(
             index,
             nbformat.v4.new_markdown_cell(
                 f'<span id="{ERROR_ANCHOR}" style="color:red; font-size:1.5em">'
-                "The batch run stopped at the next cell with an exception.</span>",
+                f"The batch run {stopped} at the next cell"
+                f"{'' if interrupted else ' with an exception'}.</span>",
                 metadata={"tags": [BANNER_TAG]},
             ),
         )
         where = f' at <a href="#{ERROR_ANCHOR}">cell {index + 1}</a>'
     else:
         where = ""
+    what = "The batch job was interrupted" if interrupted else "An exception was raised"
     nb.cells.insert(
         0,
         nbformat.v4.new_markdown_cell(
-            f'<span style="color:red; font-size:2em">An exception was raised{where}: {text}</span>',
+            f'<span style="color:red; font-size:2em">{what}{where}: {text}</span>',
             metadata={"tags": [BANNER_TAG]},
         ),
     )
@@ -277,7 +381,8 @@ def _iso(ts: float) -> str:
 
 
 def main(args: Any) -> int:
-    """Entry point of ``run`` (arguments parsed by ``__main__``)."""
+    """Entry point of ``run`` (arguments parsed by ``__main__``); SIGTERM/SIGINT interrupt the
+    run cleanly (see :func:`execute_notebook`)."""
     parameters = load_parameters(args.parameters_file, args.task_index)
     output = output_path_for(args.output)
     return asyncio.run(
@@ -288,5 +393,6 @@ def main(args: Any) -> int:
             parameters=parameters,
             cell_timeout=args.cell_timeout,
             startup_timeout=args.startup_timeout,
+            handle_signals=True,
         )
     )

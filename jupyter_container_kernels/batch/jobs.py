@@ -8,8 +8,10 @@
   running and recently finished jobs, with exit codes). Only ids squeue no longer knows (finished
   longer ago than Slurm's MinJobAge, e.g. after the server was down) cost a second query,
   ``sacct`` when accounting is configured; without accounting, the output notebook's own
-  provenance tells how the run ended. When a round changes nothing the interval grows (x1.5 up
-  to ``max_interval``); a submit or cancel resets it. With no unfinished jobs it sleeps until
+  provenance tells how the run ended. A job neither knows about, whose outputs do not say it
+  ended, stays active (a miss may be transient) and becomes ``UNKNOWN`` only after
+  :attr:`JobWatcher.MISSING_ROUNDS` rounds in a row. When a round changes nothing the interval
+  grows (x1.5 up to ``max_interval``); a submit or cancel resets it. With no unfinished jobs it sleeps until
   woken or for ``max_interval`` (then it only rescans the directory for records the CLI wrote).
   Slurm being unreachable is logged and retried at the longest interval.
 """
@@ -214,6 +216,10 @@ class JobStore:
 class JobWatcher:
     """Polls Slurm for every unfinished job with one query per round (see module doc)."""
 
+    #: Rounds in a row a job may be unknown to Slurm, with outputs that do not say how it ended,
+    #: before it is concluded ``UNKNOWN``.
+    MISSING_ROUNDS = 5
+
     def __init__(
         self, store: JobStore, slurm: Slurm, *, interval: float = 2.0, max_interval: float = 30.0
     ) -> None:
@@ -223,6 +229,8 @@ class JobWatcher:
         self.max_interval = max_interval
         self.rounds = 0
         self.last_error: str | None = None
+        #: job id -> rounds in a row Slurm did not know it.
+        self.missing: dict[str, int] = {}
         self._delay = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -288,9 +296,15 @@ class JobWatcher:
         changed = False
         for record in active:
             if record.id in states:
+                self.missing.pop(record.id, None)
                 updated = apply_states(record, states[record.id])
             else:
                 updated = finish_from_outputs(record)
+                self.missing[record.id] = self.missing.get(record.id, 0) + 1
+                if not record.terminal and self.missing[record.id] >= self.MISSING_ROUNDS:
+                    updated = mark_lost(record)
+                if record.terminal:
+                    self.missing.pop(record.id, None)
             if updated:
                 self.store.save(record)
                 changed = True
@@ -354,26 +368,47 @@ def summarize_array(record: JobRecord) -> None:
     record.started = min(starts) if starts else None
 
 
+#: Output notebook provenance status -> the job state it proves, and the exit code.
+_ENDED = {
+    "completed": ("COMPLETED", 0),
+    "failed": ("FAILED", 1),
+    "interrupted": ("CANCELLED", None),
+}
+_FROM_OUTPUTS = "Slurm no longer knows this job; state read from its output notebook"
+_LOST = "Slurm no longer knows this job and its outputs do not say how it ended"
+
+
 def finish_from_outputs(record: JobRecord) -> bool:
-    """Slurm has forgotten the job: conclude from the output notebooks' provenance."""
+    """Slurm does not know the job: conclude it (or its array tasks) from the output notebooks'
+    provenance where that says the run ended; anything else is left as it is. True if changed."""
     if record.terminal:
         return False
-    targets = record.tasks or [None]
-    for task in targets:
+    changed = False
+    for task in record.tasks or [None]:
         path = task.output_notebook if task else (record.output_notebooks or [None])[0]
-        status = _provenance_status(path)
-        state = {"completed": "COMPLETED", "failed": "FAILED"}.get(status or "", "UNKNOWN")
-        reason = "Slurm no longer knows this job; state read from its output notebook"
-        if state == "UNKNOWN":
-            reason = "Slurm no longer knows this job (finished longer ago than its MinJobAge)"
-        if task is None:
-            record.state, record.reason = state, reason
-            record.exit_code = {"COMPLETED": 0, "FAILED": 1}.get(state)
-        elif task.state not in TERMINAL:
-            task.state, task.reason = state, reason
-            task.exit_code = {"COMPLETED": 0, "FAILED": 1}.get(state)
+        ended = _ENDED.get(_provenance_status(path) or "")
+        if ended is None or (task is not None and task.state in TERMINAL):
+            continue
+        target = task or record
+        target.state, target.exit_code = ended
+        target.reason = _FROM_OUTPUTS
+        changed = True
+    if record.tasks and changed:
+        summarize_array(record)
+    return changed
+
+
+def mark_lost(record: JobRecord) -> bool:
+    """The job and its unfinished tasks are ``UNKNOWN``: Slurm forgot it, its outputs are silent."""
+    if record.terminal:
+        return False
+    for task in record.tasks:
+        if task.state not in TERMINAL:
+            task.state, task.reason, task.exit_code = "UNKNOWN", _LOST, None
     if record.tasks:
         summarize_array(record)
+    else:
+        record.state, record.reason, record.exit_code = "UNKNOWN", _LOST, None
     return True
 
 

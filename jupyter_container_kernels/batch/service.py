@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Dict, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from ..errors import ContainerKernelError, NotFoundError, SchedulerError, SpecError
+from ..errors import ContainerKernelError, NotFoundError, SpecError
+from ..kernelspecs import get_kernel
 from ..launch import check_image
 from ..runtimes import get_runtime
 from ..site import SiteConfig, load_site_config
@@ -333,11 +335,7 @@ class BatchService(LoggingConfigurable):
         record = self.store.get(job_id)
         if record.terminal:
             return record
-        try:
-            await self.slurm.cancel(job_id)
-        except SchedulerError as exc:
-            if "already completing or completed" not in str(exc):
-                raise
+        await self.slurm.cancel(job_id)  # False: it ended meanwhile; the poll below says how
         try:
             await self.watcher.poll_once()
         except ContainerKernelError as exc:  # cancelled all the same; the watcher will see
@@ -368,24 +366,22 @@ class BatchService(LoggingConfigurable):
     # -- helpers ------------------------------------------------------------------------------
 
     def kernel_spec(self, name: str) -> ContainerSpec:
-        """The container spec of kernelspec ``name`` (NotFoundError / SpecError otherwise)."""
-        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+        """The container spec of kernel ``name`` with this site's defaults, as interactive
+        kernels get it (:func:`..kernelspecs.get_kernel`; not yet :meth:`SiteConfig.effective`).
 
+        :class:`NotFoundError` naming the kernel if there is none; :class:`SpecError` if it is
+        not a container kernel or its kernel.json is broken.
+        """
         try:
-            ks = KernelSpecManager().get_kernel_spec(name)
-        except NoSuchKernel:
-            raise NotFoundError(
-                f"There is no kernel named {name!r}; `jupyter container-kernels list` shows the "
-                "container kernels."
-            ) from None
-        provisioner = ks.metadata.get("kernel_provisioner", {})
-        if provisioner.get("provisioner_name") != "container-provisioner":
-            raise SpecError(
-                "kernel",
-                f"{name!r} is not a container kernel, so a batch job cannot run it in "
-                "its container; choose a container kernel (`jupyter container-kernels list`).",
-            )
-        return ContainerSpec.from_dict(provisioner.get("config", {}), where=f"kernel {name}")
+            return get_kernel(name, self.site).spec
+        except NotFoundError:
+            if name.lower() not in KernelSpecManager().find_kernel_specs():
+                raise
+        raise SpecError(
+            "kernel",
+            f"{name!r} is not a container kernel, so a batch job cannot run it in a container; "
+            "choose a container kernel (`jupyter container-kernels list`).",
+        )
 
     def _path(self, path: str, field_name: str) -> str:
         full = os.path.realpath(os.path.join(self.root_dir, os.path.expanduser(path)))

@@ -33,6 +33,8 @@ _UNAVAILABLE = re.compile(
     r"Communication connection failure|Transport endpoint|Name or service not known",
     re.IGNORECASE,
 )
+#: scancel's stderr for a job that has already ended, or that Slurm has forgotten since.
+_ALREADY_ENDED = re.compile(r"already completing or completed|Invalid job id", re.IGNORECASE)
 _ACCOUNTING_OFF = re.compile(r"accounting storage is disabled", re.IGNORECASE)
 _JOB_ID = re.compile(r"\d+(_\d+)?\Z")
 #: squeue -O fields of one job (or array task), in this order.
@@ -46,8 +48,6 @@ SQUEUE_FIELDS = (
     "SubmitTime",
     "StartTime",
     "EndTime",
-    "StdOut",
-    "Name",
 )
 SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "Reason", "Submit", "Start", "End")
 
@@ -157,10 +157,25 @@ class Slurm(LoggingConfigurable):
         done = await self._run("sbatch", ["--test-only", script], cwd=cwd)
         return (done.stderr or done.stdout).strip()
 
-    async def cancel(self, job_id: str) -> None:
-        """``scancel ID`` (pending or running; an array's id cancels every task)."""
+    async def cancel(self, job_id: str) -> bool:
+        """``scancel --verbose ID`` (pending or running; an array's id cancels every task).
+
+        True if Slurm took the request; False if the job had already ended (Slurm says it is
+        "already completing or completed", or no longer knows the id). Other refusals raise
+        :class:`SchedulerError`.
+        Without ``--verbose`` scancel says nothing and exits 0 for jobs it could not cancel.
+        """
         _check_id(job_id)
-        await self._run("scancel", [job_id])
+        done = await self._run("scancel", ["--verbose", job_id], check=False)
+        if _UNAVAILABLE.search(done.stderr):
+            raise self._error("scancel", done)
+        if _ALREADY_ENDED.search(done.stderr):
+            return False
+        errors = [line for line in done.stderr.splitlines() if "error:" in line]
+        if done.returncode != 0 or errors:
+            message = "\n".join(errors) or _process.tail(done.stderr) or "(no message)"
+            raise SchedulerError(f"Slurm refused `scancel {job_id}`:\n{message}")
+        return True
 
     async def queue(self, job_ids: Iterable[str]) -> dict[str, list[JobState]]:
         """One ``squeue --states=all`` for all ``job_ids``: submitted id -> its job/tasks.
@@ -206,17 +221,6 @@ class Slurm(LoggingConfigurable):
         self.accounting = True
         return parse_sacct(done.stdout)
 
-    async def show_job(self, job_id: str) -> dict[str, str] | None:
-        """``scontrol show job -o ID`` as key=value pairs (first record); None if unknown."""
-        _check_id(job_id)
-        done = await self._run("scontrol", ["show", "job", "--oneliner", job_id], check=False)
-        if done.returncode != 0:
-            if "Invalid job id" in done.stderr:
-                return None
-            raise self._error("scontrol", done)
-        first = done.stdout.strip().splitlines()[:1]
-        return parse_key_values(first[0]) if first else None
-
     async def partitions(self) -> list[dict[str, object]]:
         """``sinfo``: [{name, default, state, gres}] for the environment endpoint."""
         done = await self._run("sinfo", ["--noheader", "--format=%P|%a|%G"])
@@ -232,15 +236,6 @@ class Slurm(LoggingConfigurable):
             if gres and gres != "(null)":
                 entry["gres"] = gres
         return list(seen.values())
-
-    async def ping(self) -> None:
-        """Raise SchedulerUnavailableError unless the controller answers."""
-        done = await self._run("scontrol", ["ping"], check=False)
-        if done.returncode != 0 or "UP" not in done.stdout:
-            raise SchedulerUnavailableError(
-                "Slurm is not reachable: `scontrol ping` says:\n"
-                f"{_process.tail(done.stdout + done.stderr) or '(no answer)'}"
-            )
 
 
 def parse_squeue(stdout: str) -> dict[str, list[JobState]]:
@@ -287,14 +282,6 @@ def parse_sacct(stdout: str) -> dict[str, list[JobState]]:
             ended=_time(row["End"]),
         )
         out.setdefault(job_id, []).append(state)
-    return out
-
-
-def parse_key_values(line: str) -> dict[str, str]:
-    """``A=1 B=x y C=3`` (scontrol -o) into a dict; values may contain spaces."""
-    out: dict[str, str] = {}
-    for match in re.finditer(r"(\S+?)=(.*?)(?=\s+\S+?=|\s*$)", line):
-        out[match.group(1)] = match.group(2)
     return out
 
 

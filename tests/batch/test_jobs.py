@@ -14,10 +14,10 @@ from jupyter_container_kernels.batch.jobs import (
     TaskRecord,
     apply_states,
     finish_from_outputs,
+    mark_lost,
 )
 from jupyter_container_kernels.batch.slurm import (
     JobState,
-    parse_key_values,
     parse_sacct,
     parse_squeue,
 )
@@ -106,20 +106,51 @@ def test_a_finished_array_reports_its_worst_task():
     assert (job.state, job.exit_code) == ("COMPLETED", 0)
 
 
-def test_a_job_slurm_forgot_is_concluded_from_its_output_notebook(tmp_path):
-    job = record()
-    job.output_notebooks = [str(tmp_path / "out.ipynb")]
+def provenance_notebook(path, status: str) -> str:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["container_kernels"] = {"provenance": {"status": "failed"}}
-    nbformat.write(nb, job.output_notebooks[0])
+    nb.metadata["container_kernels"] = {"provenance": {"status": status}}
+    nbformat.write(nb, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "status,slurm_state,code",
+    [("completed", "COMPLETED", 0), ("failed", "FAILED", 1), ("interrupted", "CANCELLED", None)],
+)
+def test_a_job_slurm_forgot_is_concluded_from_its_output_notebook(
+    tmp_path, status, slurm_state, code
+):
+    job = record()
+    job.output_notebooks = [provenance_notebook(tmp_path / "out.ipynb", status)]
     assert finish_from_outputs(job)
-    assert (job.state, job.exit_code) == ("FAILED", 1)
+    assert (job.state, job.exit_code, job.terminal) == (slurm_state, code, True)
     assert "output notebook" in job.reason
 
+
+def test_outputs_that_do_not_say_the_job_ended_conclude_nothing(tmp_path):
+    running = record()
+    running.output_notebooks = [provenance_notebook(tmp_path / "out.ipynb", "running")]
     lost = record()
     lost.output_notebooks = [str(tmp_path / "never-written.ipynb")]
-    finish_from_outputs(lost)
-    assert lost.state == "UNKNOWN" and "MinJobAge" in lost.reason
+    for job in (running, lost):
+        assert not finish_from_outputs(job), "a miss may be transient: the watcher counts them"
+        assert (job.state, job.terminal) == ("PENDING", False)
+
+    assert mark_lost(lost)
+    assert (lost.state, lost.exit_code) == ("UNKNOWN", None)
+    assert lost.reason == "Slurm no longer knows this job and its outputs do not say how it ended"
+
+
+def test_array_tasks_are_concluded_one_by_one_from_their_outputs(tmp_path):
+    job = record(tasks=2)
+    job.tasks[0].output_notebook = provenance_notebook(tmp_path / "t0.ipynb", "completed")
+    job.tasks[1].output_notebook = str(tmp_path / "t1-never-written.ipynb")
+    assert finish_from_outputs(job)
+    assert [t.state for t in job.tasks] == ["COMPLETED", "PENDING"]
+    assert not job.terminal
+    mark_lost(job)
+    assert [t.state for t in job.tasks] == ["COMPLETED", "UNKNOWN"]
+    assert job.state == "UNKNOWN"
 
 
 def test_records_are_written_atomically_and_read_back_by_another_process(tmp_path):
@@ -161,23 +192,14 @@ def test_the_rest_shape_uses_paths_relative_to_the_root():
     }
 
 
-def test_scontrol_one_line_records_parse_with_spaces_in_values():
-    line = (
-        "JobId=5 JobName=my job UserId=root(0) JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0"
-    )
-    parsed = parse_key_values(line)
-    assert parsed["JobName"] == "my job"
-    assert parsed["ExitCode"] == "3:0"
-
-
 def test_squeue_rows_become_states_per_job_and_per_array_task():
     # real `squeue --array --states=all --Format=...:|` output of a failed job and a 2-task array
     stdout = (
         "1|1|N/A|FAILED|NonZeroExitCode|768|2026-11-21T06:01:59|2026-11-21T06:02:00|"
-        "2026-11-21T06:02:00|/tmp/o-%j.log|wrap|\n"
+        "2026-11-21T06:02:00|\n"
         "13|12|0|CANCELLED|None|15|2026-11-21T06:02:05|2026-11-21T06:02:06|"
-        "2026-11-21T06:02:08|x|y|\n"
-        "12|12|1|RUNNING|None|0|2026-11-21T06:02:05|2026-11-21T06:02:06|NONE|x|y|\n"
+        "2026-11-21T06:02:08|\n"
+        "12|12|1|RUNNING|None|0|2026-11-21T06:02:05|2026-11-21T06:02:06|NONE|\n"
     )
     states = parse_squeue(stdout)
     assert states["1"] == [

@@ -116,7 +116,7 @@ CASES = {
         srun="/opt/slurm/bin/srun",
     ),
     "script_torchrun": JobScript(
-        spec=APPTAINER.replace(gpu="nvidia", modules=[]),
+        spec=ContainerSpec.from_dict({**APPTAINER.to_dict(), "gpu": "nvidia", "modules": []}),
         kernel="pytorch-2.7",
         notebook="/scratch/ada/ddp.ipynb",
         output_dir="/scratch/ada/out",

@@ -8,9 +8,10 @@ import json
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-from jupyter_container_kernels.batch.jobs import TERMINAL
+from jupyter_container_kernels.batch.jobs import TERMINAL, JobRecord, JobStore, JobWatcher
 from jupyter_container_kernels.batch.service import BatchService
 from jupyter_container_kernels.batch.slurm import Slurm
 from jupyter_container_kernels.errors import (
@@ -20,6 +21,7 @@ from jupyter_container_kernels.errors import (
     SchedulerUnavailableError,
     SpecError,
 )
+from jupyter_container_kernels.site import SiteConfig
 
 from .conftest import cell_text, read_output, wait_until, write_notebook
 
@@ -99,7 +101,22 @@ def test_a_pending_job_is_cancelled(make_batch, slurm_cluster, container_kernel,
     assert not Path(record.output_notebooks[0]).exists(), "it never ran"
 
 
-def test_a_running_job_shows_progress_and_is_cancelled(batch, container_kernel, tmp_path):
+def job_kernels(job_id: str) -> list[psutil.Process]:
+    """The ipykernel processes started for Slurm job ``job_id``: descendants of its processes."""
+    kernels = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("SLURM_JOB_ID") != job_id:
+                continue
+            for child in proc.children(recursive=True):
+                if "ipykernel_launcher" in " ".join(child.cmdline()):
+                    kernels.append(child)
+        except psutil.Error:
+            continue
+    return kernels
+
+
+def test_a_running_job_shows_progress_and_is_cancelled_cleanly(batch, container_kernel, tmp_path):
     write_notebook(
         tmp_path / "long.ipynb",
         "print('first cell done')",
@@ -111,15 +128,33 @@ def test_a_running_job_shows_progress_and_is_cancelled(batch, container_kernel, 
     assert record.state == "RUNNING"
     output = Path(record.output_notebooks[0])
     deadline = time.monotonic() + 60
-    while "first cell done" not in (output.read_text() if output.exists() else ""):
+    while not output.exists() or "first cell done" not in cell_text(
+        read_output(str(output)).cells[0]
+    ):
         assert time.monotonic() < deadline, (
             "the output notebook was not written after the first cell"
         )
         time.sleep(0.3)
+    kernels = job_kernels(job_id)
+    assert kernels, "the job's kernel runs while the cell sleeps"
 
-    asyncio.run(batch.cancel(job_id))
+    assert asyncio.run(batch.cancel(job_id)).id == job_id
     record = wait_until(batch, job_id)
     assert record.state == "CANCELLED"
+
+    out = read_output(str(output))
+    provenance = out.metadata.container_kernels.provenance
+    assert provenance.status == "interrupted", "the executor handled SIGTERM (not 'running')"
+    assert provenance.error.ename == "Interrupted" and provenance.ended
+    assert "cancelled or hit its time limit" in provenance.error.evalue
+    assert "interrupted" in out.cells[0].source and "time limit" in out.cells[0].source
+    marker = next(
+        i for i, c in enumerate(out.cells) if 'id="container-kernels-error-cell"' in c.source
+    )
+    assert out.cells[marker + 1].source == "import time; time.sleep(300)", "it names the cell"
+    leftovers = [p for p in kernels if p.is_running()]  # is_running checks the pid was not reused
+    assert not leftovers, f"the kernel was left running: {[p.cmdline() for p in leftovers]}"
+    assert asyncio.run(batch.slurm.cancel(job_id)) is False, "Slurm: already completed"
 
 
 def test_a_sweep_of_three_is_one_array_with_three_output_notebooks(
@@ -403,3 +438,89 @@ def test_the_mpi_template_starts_one_container_per_task_with_a_clean_environment
         "rank 0 of 2 clean py-ipykernel",
         "rank 1 of 2 clean py-ipykernel",
     ]
+
+
+def test_a_job_slurm_does_not_know_stays_active_until_it_has_been_missing_for_rounds(
+    batch_env, slurm_cluster, tmp_path
+):
+    store = JobStore(tmp_path / "jobs")
+    slurm = Slurm()
+    watcher = JobWatcher(store, slurm)
+
+    def unknown_job(job_id: str, status: str | None) -> JobRecord:
+        output = tmp_path / f"out-{job_id}.ipynb"
+        if status:  # what the executor wrote into the output notebook
+            nb = {"metadata": {"container_kernels": {"provenance": {"status": status}}}}
+            output.write_text(json.dumps({**nb, "cells": [], "nbformat": 4, "nbformat_minor": 5}))
+        record = JobRecord(
+            id=job_id,
+            name="nb",
+            notebook=str(tmp_path / "nb.ipynb"),
+            kernel="k",
+            mode="notebook",
+            output_dir=str(tmp_path),
+            script_path=str(tmp_path / "nb.sbatch"),
+            log_path=str(tmp_path / "nb.log"),
+            output_notebooks=[str(output)],
+            state="RUNNING",
+        )
+        store.save(record)
+        return record
+
+    # Ids far beyond any this test cluster hands out: squeue does not know them.
+    unknown_job("60000001", None)  # no output notebook (yet)
+    unknown_job("60000002", "running")  # the executor is (or was) running
+    unknown_job("60000003", "interrupted")  # the outputs say how it ended
+    unknown_job("60000004", "completed")
+
+    asyncio.run(watcher.poll_once())
+    assert store.get("60000003").state == "CANCELLED"
+    assert (store.get("60000004").state, store.get("60000004").exit_code) == ("COMPLETED", 0)
+    for _ in range(JobWatcher.MISSING_ROUNDS - 2):
+        asyncio.run(watcher.poll_once())
+    for job_id in ("60000001", "60000002"):
+        assert store.get(job_id).state == "RUNNING", "one miss may be transient: still active"
+    assert JobStore(tmp_path / "jobs").get("60000001").state == "RUNNING", "on disk too"
+
+    asyncio.run(watcher.poll_once())  # missing for MISSING_ROUNDS rounds in a row
+    for job_id in ("60000001", "60000002"):
+        lost = store.get(job_id)
+        assert (lost.state, lost.exit_code) == ("UNKNOWN", None)
+        assert lost.reason == (
+            "Slurm no longer knows this job and its outputs do not say how it ended"
+        )
+    assert slurm.calls["squeue"] == JobWatcher.MISSING_ROUNDS, "one squeue per round"
+    assert slurm.calls["sacct"] <= 1, "accounting is off here: tried once, then remembered"
+    assert not asyncio.run(watcher.poll_once()), "nothing active, no query"
+    assert slurm.calls["squeue"] == JobWatcher.MISSING_ROUNDS
+    assert asyncio.run(slurm.cancel("60000001")) is False, "nothing left to cancel"
+
+
+def test_non_container_kernels_are_refused_naming_the_kernel(
+    make_batch, make_container_kernel, jp_kernel_dir, tmp_path
+):
+    plain = Path(jp_kernel_dir) / "plain-python"
+    plain.mkdir(parents=True)
+    (plain / "kernel.json").write_text(
+        json.dumps({"argv": ["python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": "Plain", "language": "python"})
+    )  # fmt: skip
+    batch = make_batch()
+    write_notebook(tmp_path / "x.ipynb", "1", kernel="plain-python")
+    with pytest.raises(SpecError, match="'plain-python' is not a container kernel"):
+        batch.preview(batch.request({"notebook": "x.ipynb"}))
+    with pytest.raises(NotFoundError, match="'no-such-kernel'"):
+        batch.preview(batch.request({"notebook": "x.ipynb", "kernel": "no-such-kernel"}))
+
+
+def test_batch_jobs_get_the_site_defaults_interactive_kernels_get(
+    make_batch, make_container_kernel, test_image, tmp_path
+):
+    # The kernel.json names no runtime: the site's default_runtime decides, as interactively.
+    kernel = make_container_kernel("jck-site-default", {"image": test_image})
+    site = SiteConfig(default_runtime="charliecloud", default_binds=[f"{tmp_path}:/site-data"])
+    batch = make_batch(site=site)
+    write_notebook(tmp_path / "x.ipynb", "1", kernel=kernel)
+    script = batch.preview(batch.request({"notebook": "x.ipynb", "mode": "script"}))
+    assert "command -v -- ch-run" in script, "the site's default runtime, not apptainer"
+    assert "/site-data" in script, "and the site's default bind"
