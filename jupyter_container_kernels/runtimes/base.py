@@ -15,6 +15,7 @@ Environment semantics, the same for every runtime (the README documents them):
 
 from __future__ import annotations
 
+import abc
 import fnmatch
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,8 +59,9 @@ def container_environment(
     return env
 
 
-class Runtime:
-    """One container runtime's command-line conventions. Subclasses set the class attributes."""
+class Runtime(abc.ABC):
+    """One container runtime's command-line conventions. Subclasses set the class attributes
+    and implement :meth:`command`."""
 
     #: Spec ``runtime`` value(s) this class serves.
     name: str = ""
@@ -98,6 +100,7 @@ class Runtime:
         """Options that expose the GPUs of ``vendor`` ('nvidia', 'rocm' or None)."""
         return []
 
+    @abc.abstractmethod
     def command(
         self,
         spec: ContainerSpec,
@@ -114,7 +117,6 @@ class Runtime:
         ``binds`` are added to the spec's own (site binds, the connection-file directory);
         ``gpu`` is the resolved vendor (``spec.gpu`` with ``auto`` already decided).
         """
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
 def all_binds(spec: ContainerSpec, extra: Sequence[Bind]) -> list[Bind]:
