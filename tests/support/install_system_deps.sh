@@ -16,6 +16,7 @@
 #   python3                       runs tests/support/bin/apptainer (stdlib only)
 #   procps                        pgrep/ps used when stopping daemons
 #   chromium                      the browser the UI tests drive via Playwright
+#   nodejs (only if no `node`)     builds the JupyterLab extension (jlpm) at pip install
 #
 # Not needed: environment-modules (conflicts with lmod: installing it removes
 # Lmod), squashfs-tools, apptainer/singularity (a stand-in is used instead).
@@ -30,6 +31,9 @@ PACKAGES=(
   procps
   chromium
 )
+
+# The machine image ships Node.js; Debian's (18) is enough for jlpm where it does not.
+command -v node >/dev/null || PACKAGES+=(nodejs)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
