@@ -195,9 +195,9 @@ def _marker(directory: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(kernel.json, its ``metadata.container_kernels``) of ``directory``; (None, {}) if unreadable."""
     try:
         data = json.loads((directory / "kernel.json").read_text(encoding="utf-8"))
-        ours = data["metadata"]["container_kernels"]
+        ours = (data.get("metadata") or {}).get("container_kernels")  # absent: not a catalog kernel
         return data, ours if isinstance(ours, dict) else {}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, AttributeError):
         return None, {}
 
 
@@ -211,7 +211,7 @@ def _differences(directory: Path, current: dict[str, Any], files: dict[str, byte
         diffs.append("provisioner")
     old, new = have.get("config") or {}, want["config"]
     diffs += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if (current.get("metadata") or {}).get("container_kernels") != wanted["metadata"]["container_kernels"]:
+    if (current.get("metadata") or {}).get("container_kernels") != wanted["metadata"].get("container_kernels"):
         diffs.append("metadata")
     others = {p.name for p in directory.iterdir() if p.name != "kernel.json"}
     logos = {n: b for n, b in files.items() if n != "kernel.json"}

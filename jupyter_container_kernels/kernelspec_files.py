@@ -30,17 +30,22 @@ RESOURCES = Path(__file__).parent / "resources"
 def kernel_json(
     spec: ContainerSpec, display_name: str, *, managed_by: str | None = None, catalog: str | None = None
 ) -> dict[str, Any]:
-    """The kernel.json of a container kernel (``managed_by="catalog"`` marks catalog kernels)."""
-    ours = {"version": METADATA_VERSION, "managed_by": managed_by, "catalog": catalog}
+    """The kernel.json of a container kernel. Catalog kernels (``managed_by="catalog"``) carry
+    the ``metadata.container_kernels`` marker; other kernels need none (their provisioner name
+    says they are container kernels), which keeps kernel.json small for listings."""
+    metadata: dict[str, Any] = {
+        "kernel_provisioner": {"provisioner_name": PROVISIONER_NAME, "config": spec.to_dict()},
+    }
+    if managed_by:
+        metadata["container_kernels"] = {
+            "version": METADATA_VERSION, "managed_by": managed_by, "catalog": catalog
+        }
     return {
         "argv": [spec.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": display_name,
         "language": "python",
         "interrupt_mode": "message",
-        "metadata": {
-            "kernel_provisioner": {"provisioner_name": PROVISIONER_NAME, "config": spec.to_dict()},
-            "container_kernels": ours,
-        },
+        "metadata": metadata,
     }
 
 

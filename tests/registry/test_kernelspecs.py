@@ -82,7 +82,6 @@ def test_install_writes_a_kernelspec_jupyter_sees_in_each_scope(
                     "cleanenv": False,
                 },
             },
-            "container_kernels": {"version": 1, "managed_by": None, "catalog": None},
         },
     }
     assert {p.name for p in folder.iterdir()} == {"kernel.json", "logo-64x64.png", "logo-svg.svg"}
