@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn
 
 from jupyter_core.application import JupyterApp
@@ -21,6 +22,21 @@ from . import __version__
 from .errors import ContainerKernelError, SpecError
 from .site import SiteConfig, load_site_config
 from .spec import GPU_CHOICES, RUNTIMES
+
+
+def run_reporting_errors(app: Application, work: Callable[[], None]) -> None:
+    """Run a verb's ``work``: an error this package raises, or a file this user cannot read or
+    write, becomes one ``Error: …`` line on stderr and exit status 1 (never a traceback)."""
+    try:
+        work()
+    except ContainerKernelError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        app.exit(1)
+    except OSError as exc:
+        where = f" {exc.filename}:" if exc.filename else ""
+        print(f"Error:{where} {exc.strerror or exc}.", file=sys.stderr)
+        app.exit(1)
+
 
 SCOPE_FLAGS: dict[str, Any] = {
     "user": ({"Verb": {"scope": "user"}}, "Your own kernels (jupyter_data_dir()/kernels): the default."),
@@ -68,19 +84,11 @@ class Verb(JupyterApp):
             return "prefix", self.prefix
         return self.scope, None
 
-    def start(self) -> None:
-        try:
-            self.run()
-        except ContainerKernelError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            self.exit(1)
-        except OSError as exc:  # a file or directory this user cannot read or write
-            where = f" {exc.filename}" if exc.filename else ""
-            print(f"Error:{where}: {exc.strerror or exc}.", file=sys.stderr)
-            self.exit(1)
+    #: The verb's work, defined by every subcommand; :meth:`start` reports its errors.
+    run: Callable[[], None]
 
-    def run(self) -> None:
-        raise NotImplementedError
+    def start(self) -> None:
+        run_reporting_errors(self, self.run)
 
     def emit(self, data: Any) -> None:
         print(json.dumps(data, indent=1))

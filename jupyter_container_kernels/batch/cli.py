@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from jupyter_core.application import JupyterApp
 from traitlets import Bool, Enum, List, Unicode
 
 from .. import __version__
+from ..cli import run_reporting_errors
 from ..errors import ContainerKernelError, SpecError
 from .resources import FIELDS
 from .script import MODES, TEMPLATES
@@ -50,12 +52,14 @@ class _BatchApp(JupyterApp):
     version = __version__
     classes: ClassVar[list[type]] = [BatchService]
 
+    #: The verb's work, defined by every subcommand; :meth:`start` reports its errors.
+    run: Callable[[], None]
+
     def service(self) -> BatchService:
         return BatchService(parent=self)
 
-    def fail(self, exc: ContainerKernelError) -> None:
-        print(f"Error: {exc}", file=sys.stderr)
-        self.exit(1)
+    def start(self) -> None:
+        run_reporting_errors(self, self.run)
 
 
 class _RequestApp(_BatchApp):
@@ -147,13 +151,10 @@ class ExportApp(_RequestApp):
     output = Unicode("", config=True, help="Write the script to this file (default: stdout).")
     aliases = _aliases("ExportApp", {"o": "ExportApp.output", "output": "ExportApp.output"})
 
-    def start(self) -> None:
-        try:
-            service = self.service()
-            prepared = service.prepare(service.request(self.request_data()))
-            service.write_files(prepared, include_script=False)
-        except ContainerKernelError as exc:
-            return self.fail(exc)
+    def run(self) -> None:
+        service = self.service()
+        prepared = service.prepare(service.request(self.request_data()))
+        service.write_files(prepared, include_script=False)
         if self.output:
             with open(self.output, "w", encoding="utf-8") as f:
                 f.write(prepared.text)
@@ -172,12 +173,9 @@ class SubmitApp(_RequestApp):
     )
     aliases = _aliases("SubmitApp")
 
-    def start(self) -> None:
-        try:
-            service = self.service()
-            record = asyncio.run(service.submit(service.request(self.request_data())))
-        except ContainerKernelError as exc:
-            return self.fail(exc)
+    def run(self) -> None:
+        service = self.service()
+        record = asyncio.run(service.submit(service.request(self.request_data())))
         print(record.id)
         outputs = ", ".join(record.output_notebooks) or "(script mode: see the log)"
         print(f"Log: {record.log_path}\nOutput: {outputs}", file=sys.stderr)
@@ -193,7 +191,7 @@ class JobsApp(_BatchApp):
         "json": ({"JobsApp": {"json": True}}, "Print JSON instead of a table.")
     }
 
-    def start(self) -> None:
+    def run(self) -> None:
         service = self.service()
         try:
             asyncio.run(service.refresh())
@@ -220,14 +218,11 @@ class CancelApp(_BatchApp):
     name = "jupyter-container-kernels-cancel"
     description = "Cancel the batch job ID (pending or running)."
 
-    def start(self) -> None:
+    def run(self) -> None:
         if len(self.extra_args) != 1:
             print("Error: give exactly one job id.", file=sys.stderr)
             self.exit(2)
-        try:
-            record = asyncio.run(self.service().cancel(self.extra_args[0]))
-        except ContainerKernelError as exc:
-            return self.fail(exc)
+        record = asyncio.run(self.service().cancel(self.extra_args[0]))
         print(f"{record.id} {record.state}")
 
 

@@ -17,14 +17,10 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a batch subcommand in a fresh process, as a user would."""
-    command = args[0]
-    app = {"export": "ExportApp", "submit": "SubmitApp", "jobs": "JobsApp", "cancel": "CancelApp"}[
-        command
-    ]
-    code = f"from jupyter_container_kernels.batch.cli import {app}; {app}.launch_instance()"
+    """Run `jupyter-container-kernels VERB …` in a fresh process, as a user would."""
+    script = Path(sys.executable).parent / "jupyter-container-kernels"
     done = subprocess.run(
-        [sys.executable, "-c", code, *args[1:]],
+        [str(script), *args],
         check=False,
         cwd=cwd,
         capture_output=True,
@@ -116,3 +112,18 @@ def test_submit_prints_the_job_id_then_jobs_and_cancel_see_it(
 def test_cancel_of_an_unknown_job_says_so(batch_env, tmp_path):
     done = cli("cancel", "424242", cwd=tmp_path, check=False)
     assert done.returncode == 1 and "No job '424242'" in done.stderr
+
+
+def test_an_unwritable_output_file_is_one_error_line(
+    batch_env, slurm_cluster, container_kernel, tmp_path
+):
+    write_notebook(tmp_path / "nb.ipynb", ("x = 1", ["parameters"]), kernel=container_kernel)
+    done = cli(
+        "export", "nb.ipynb", "-o", str(tmp_path / "missing" / "job.sh"), cwd=tmp_path, check=False
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert (
+        done.stderr.strip()
+        == f"Error: {tmp_path / 'missing' / 'job.sh'}: No such file or directory."
+    )
