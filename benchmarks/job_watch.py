@@ -152,7 +152,7 @@ async def main(args: argparse.Namespace) -> int:
         for job in ids:
             try:
                 await batch.slurm.cancel(job)
-            except Exception as exc:  # noqa: BLE001 - best effort cleanup
+            except Exception as exc:
                 print(f"cancel {job}: {exc}")
 
 

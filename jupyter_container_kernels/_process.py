@@ -8,6 +8,7 @@ every other command this package runs (``module``, probes, ``sbatch``, ``squeue`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -89,7 +90,10 @@ async def run(
         _kill_group(proc.pid)
         raise
     result = Completed(
-        tuple(argv), proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+        tuple(argv),
+        proc.returncode or 0,
+        out.decode(errors="replace"),
+        err.decode(errors="replace"),
     )
     if check and result.returncode != 0:
         raise ProcessError(argv, result.returncode, tail(result.stderr), hint)
@@ -102,7 +106,5 @@ def run_sync(argv: Sequence[str], **kwargs) -> Completed:  # type: ignore[no-unt
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

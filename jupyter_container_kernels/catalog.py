@@ -42,7 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConflictError, ContainerKernelError, ImageError, SpecError
-from .kernelspec_files import check_writable, kernel_files, kernel_json, logo_files, write_kernel_dir
+from .kernelspec_files import (
+    check_writable,
+    kernel_files,
+    kernel_json,
+    logo_files,
+    write_kernel_dir,
+)
 from .kernelspecs import check_name, kernels_dir
 from .site import SiteConfig, load_site_config
 from .spec import ContainerSpec
@@ -55,7 +61,7 @@ else:  # pragma: no cover - Python 3.10
 #: Keys of a ``[kernels.NAME]`` entry besides the spec's.
 ENTRY_KEYS = ("display_name", "logo")
 #: Keys of ``[defaults]``.
-DEFAULT_KEYS = tuple(k for k in ContainerSpec.KEYS if k != "image") + ("logo",)
+DEFAULT_KEYS = (*tuple(k for k in ContainerSpec.KEYS if k != "image"), "logo")
 ACTIONS = ("created", "updated", "removed", "unchanged")
 
 
@@ -112,7 +118,9 @@ class Catalog:
         errors: list[SpecError] = []
         for key in data:
             if key not in ("catalog", "defaults", "kernels"):
-                errors.append(SpecError(key, "unknown key; a catalog has: catalog, defaults, kernels."))
+                errors.append(
+                    SpecError(key, "unknown key; a catalog has: catalog, defaults, kernels.")
+                )
         identity = data.get("catalog", path)
         if not isinstance(identity, str) or not identity.strip():
             errors.append(SpecError("catalog", f"expected a non-empty name, got {identity!r}."))
@@ -122,7 +130,11 @@ class Catalog:
             defaults = {}
         for key in defaults:
             if key not in DEFAULT_KEYS:
-                errors.append(SpecError(f"defaults.{key}", f"unknown key; defaults take: {', '.join(DEFAULT_KEYS)}."))
+                errors.append(
+                    SpecError(
+                        f"defaults.{key}", f"unknown key; defaults take: {', '.join(DEFAULT_KEYS)}."
+                    )
+                )
         kernels = data.get("kernels", {})
         if not isinstance(kernels, dict):
             errors.append(SpecError("kernels", "expected tables: [kernels.NAME]."))
@@ -154,11 +166,15 @@ def _entry(name: str, entry: Any, defaults: dict[str, Any], site: SiteConfig) ->
     merged = {**defaults, **entry}
     display_name = merged.pop("display_name", f"{name} (container)")
     if not isinstance(display_name, str) or not display_name.strip():
-        raise SpecError(f"{where}.display_name", f"expected a non-empty string, got {display_name!r}.")
+        raise SpecError(
+            f"{where}.display_name", f"expected a non-empty string, got {display_name!r}."
+        )
     logo = merged.pop("logo", None)
     logo_field = f"{where}.logo" if "logo" in entry else "defaults.logo"
     if logo is not None and (not isinstance(logo, str) or not logo.startswith("/")):
-        raise SpecError(logo_field, f"expected the absolute path of a .png or .svg file, got {logo!r}.")
+        raise SpecError(
+            logo_field, f"expected the absolute path of a .png or .svg file, got {logo!r}."
+        )
     if logo is not None and Path(logo).suffix.lower() not in (".png", ".svg"):
         raise SpecError(logo_field, f"{logo!r} is not a .png or .svg file.")
     try:
@@ -168,7 +184,9 @@ def _entry(name: str, entry: Any, defaults: dict[str, Any], site: SiteConfig) ->
     return CatalogEntry(name, display_name, spec, logo)
 
 
-def _blame_defaults(exc: SpecError, where: str, entry: Mapping[str, Any], defaults: Mapping[str, Any]) -> SpecError:
+def _blame_defaults(
+    exc: SpecError, where: str, entry: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> SpecError:
     """Name ``defaults.KEY`` when the bad value came from ``[defaults]``, not the entry."""
     rest = exc.field.removeprefix(where + ".")
     key = re.match(r"\w*", rest).group()  # type: ignore[union-attr]
@@ -188,7 +206,12 @@ class Change:
     detail: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {"action": self.action, "name": self.name, "resource_dir": self.resource_dir, "detail": self.detail}
+        return {
+            "action": self.action,
+            "name": self.name,
+            "resource_dir": self.resource_dir,
+            "detail": self.detail,
+        }
 
 
 def _marker(directory: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -204,14 +227,20 @@ def _marker(directory: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
 def _differences(directory: Path, current: dict[str, Any], files: dict[str, bytes]) -> list[str]:
     """Names of what differs between the installed kernel and ``files`` (empty: up to date)."""
     wanted = json.loads(files["kernel.json"])
-    diffs = [k for k in ("display_name", "argv", "language", "interrupt_mode") if current.get(k) != wanted.get(k)]
+    diffs = [
+        k
+        for k in ("display_name", "argv", "language", "interrupt_mode")
+        if current.get(k) != wanted.get(k)
+    ]
     have = (current.get("metadata") or {}).get("kernel_provisioner") or {}
     want = wanted["metadata"]["kernel_provisioner"]
     if have.get("provisioner_name") != want["provisioner_name"]:
         diffs.append("provisioner")
     old, new = have.get("config") or {}, want["config"]
     diffs += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if (current.get("metadata") or {}).get("container_kernels") != wanted["metadata"].get("container_kernels"):
+    if (current.get("metadata") or {}).get("container_kernels") != wanted["metadata"].get(
+        "container_kernels"
+    ):
         diffs.append("metadata")
     others = {p.name for p in directory.iterdir() if p.name != "kernel.json"}
     logos = {n: b for n, b in files.items() if n != "kernel.json"}
@@ -253,7 +282,11 @@ async def sync(
         if not directory.exists():
             plan.append((Change("created", entry.name, str(directory)), files))
         elif current is None or {k: marker.get(k) for k in ours} != ours:
-            owner = f"the catalog {marker.get('catalog')}" if marker.get("managed_by") == "catalog" else None
+            owner = (
+                f"the catalog {marker.get('catalog')}"
+                if marker.get("managed_by") == "catalog"
+                else None
+            )
             conflicts.append(
                 f"kernels.{entry.name}: {directory} already exists and was not created by this "
                 f"catalog{f' (it belongs to {owner})' if owner else ''}; sync never replaces such "

@@ -226,7 +226,7 @@ class ListApp(Verb):
                          "yes" if k.image_present else "NO"))  # fmt: skip
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 class ShowApp(Verb):

@@ -28,7 +28,11 @@ RESOURCES = Path(__file__).parent / "resources"
 
 
 def kernel_json(
-    spec: ContainerSpec, display_name: str, *, managed_by: str | None = None, catalog: str | None = None
+    spec: ContainerSpec,
+    display_name: str,
+    *,
+    managed_by: str | None = None,
+    catalog: str | None = None,
 ) -> dict[str, Any]:
     """The kernel.json of a container kernel. Catalog kernels (``managed_by="catalog"``) carry
     the ``metadata.container_kernels`` marker; other kernels need none (their provisioner name
@@ -38,7 +42,9 @@ def kernel_json(
     }
     if managed_by:
         metadata["container_kernels"] = {
-            "version": METADATA_VERSION, "managed_by": managed_by, "catalog": catalog
+            "version": METADATA_VERSION,
+            "managed_by": managed_by,
+            "catalog": catalog,
         }
     return {
         "argv": [spec.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],

@@ -30,7 +30,14 @@ from typing import Any
 import jupyter_core.paths
 from jupyter_client.kernelspec import KernelSpecManager
 
-from .errors import ConflictError, ContainerKernelError, ImageError, NotFoundError, PolicyError, SpecError
+from .errors import (
+    ConflictError,
+    ContainerKernelError,
+    ImageError,
+    NotFoundError,
+    PolicyError,
+    SpecError,
+)
 from .kernelspec_files import (
     PROVISIONER_NAME,
     atomic_write,
@@ -113,7 +120,10 @@ def scope_of(resource_dir: str) -> str:
     for scope in ("user", "sys-prefix", "system"):
         if parent == os.path.realpath(kernels_dir(scope)):
             return scope
-    if any(parent == os.path.realpath(Path(p) / "kernels") for p in jupyter_core.paths.SYSTEM_JUPYTER_PATH):
+    if any(
+        parent == os.path.realpath(Path(p) / "kernels")
+        for p in jupyter_core.paths.SYSTEM_JUPYTER_PATH
+    ):
         return "system"
     return "prefix"
 
@@ -220,7 +230,9 @@ def get_kernel(name: str, site: SiteConfig | None = None) -> ContainerKernel:
     if kernel is None:
         known = ", ".join(k.name for k in list_kernels(site)) or "none"
         what = "is not a container kernel" if resource_dir else "does not exist"
-        raise NotFoundError(f"Container kernel {name!r} {what}; the container kernels are: {known}.")
+        raise NotFoundError(
+            f"Container kernel {name!r} {what}; the container kernels are: {known}."
+        )
     return kernel
 
 
@@ -267,7 +279,7 @@ async def install_kernel(
         if not result.ok:
             raise ImageError(
                 f"{spec.image} cannot run a Jupyter kernel: {result.message}. (To register it "
-                "anyway, skip the probe: --no-probe, or \"probe\": false.)"
+                'anyway, skip the probe: --no-probe, or "probe": false.)'
             )
     write_kernel_dir(target / name, files)
     return _read_ok(name, str(target / name), site)
@@ -339,10 +351,14 @@ def remove_kernel(
     if scope is not None:
         directory = kernels_dir(scope, prefix) / name.lower()
         if not (directory / "kernel.json").is_file():
-            raise NotFoundError(f"There is no kernel {name!r} in the {scope} kernels ({directory.parent}).")
+            raise NotFoundError(
+                f"There is no kernel {name!r} in the {scope} kernels ({directory.parent})."
+            )
         found = _read(name.lower(), str(directory), site)
         if found is None:
-            raise NotFoundError(f"{directory} is not a container kernel; use `jupyter kernelspec remove`.")
+            raise NotFoundError(
+                f"{directory} is not a container kernel; use `jupyter kernelspec remove`."
+            )
     else:
         try:
             found = get_kernel(name, site)
@@ -364,4 +380,3 @@ def remove_kernel(
         raise PolicyError(f"Cannot remove {directory}: its directory is not writable by this user.")
     shutil.rmtree(directory)
     return str(directory)
-

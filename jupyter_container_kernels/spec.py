@@ -19,7 +19,14 @@ GPU_CHOICES = ("auto", "nvidia", "rocm", "none")
 #: Runtimes whose image is a file or directory on a shared filesystem.
 PATH_IMAGE_RUNTIMES = ("apptainer", "singularity", "charliecloud")
 #: Image URIs Apptainer/Singularity pull or resolve themselves.
-APPTAINER_URI_SCHEMES = ("docker://", "docker-archive:", "oras://", "library://", "shub://", "instance://")
+APPTAINER_URI_SCHEMES = (
+    "docker://",
+    "docker-archive:",
+    "oras://",
+    "library://",
+    "shub://",
+    "instance://",
+)
 #: Variables every runtime sets (or refuses) itself; a spec may not override them.
 RESERVED_ENV = ("PATH", "HOME")
 
@@ -35,7 +42,9 @@ def _check_path(field_name: str, value: Any, *, what: str = "path") -> str:
     if not isinstance(value, str) or not value:
         raise SpecError(field_name, f"expected a non-empty {what}, got {value!r}.")
     if not value.startswith("/"):
-        raise SpecError(field_name, f"{value!r} is not an absolute path; write it starting with '/'.")
+        raise SpecError(
+            field_name, f"{value!r} is not an absolute path; write it starting with '/'."
+        )
     if _FORBIDDEN_PATH_CHARS.search(value):
         raise SpecError(
             field_name,
@@ -62,7 +71,11 @@ class Bind:
             unknown = set(value) - {"src", "dst", "mode"}
             if unknown:
                 raise SpecError(field_name, f"unknown keys {sorted(unknown)}; use src, dst, mode.")
-            parts = [value.get("src"), value.get("dst") or value.get("src"), value.get("mode", "rw")]
+            parts = [
+                value.get("src"),
+                value.get("dst") or value.get("src"),
+                value.get("mode", "rw"),
+            ]
         elif isinstance(value, str):
             parts = value.split(":")
             if len(parts) > 3:
@@ -161,12 +174,16 @@ class ContainerSpec:
         runtime_args = tuple(_as_list(name("runtime_args"), data.get("runtime_args", ())))
         for i, arg in enumerate(runtime_args):
             if not isinstance(arg, str) or "\x00" in arg or "\n" in arg:
-                raise SpecError(f"{name('runtime_args')}[{i}]", f"expected one option, got {arg!r}.")
+                raise SpecError(
+                    f"{name('runtime_args')}[{i}]", f"expected one option, got {arg!r}."
+                )
         from .runtimes import get_runtime  # runtimes depend on this module
 
         get_runtime(runtime).check_options(runtime_args, name("runtime_args"))
 
-        return cls(image, runtime, gpu, binds, modules, env, cleanenv, python, workdir, runtime_args)
+        return cls(
+            image, runtime, gpu, binds, modules, env, cleanenv, python, workdir, runtime_args
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to kernel.json (defaults left out, so files stay short; the
@@ -208,7 +225,6 @@ class ContainerSpec:
         return replace(self, binds=merged_binds, modules=merged_modules)
 
 
-
 def _as_list(field_name: str, value: Any) -> list[Any]:
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise SpecError(field_name, f"expected a list, got {value!r}.")
@@ -239,7 +255,9 @@ def _check_image(field_name: str, runtime: str, image: Any) -> str:
         else (_OCI_REF, "docker.io/pytorch/pytorch:2.7.0")
     )
     if not pattern.match(image):
-        raise SpecError(field_name, f"{image!r} is not a {runtime} image reference (e.g. {example}).")
+        raise SpecError(
+            field_name, f"{image!r} is not a {runtime} image reference (e.g. {example})."
+        )
     return image
 
 

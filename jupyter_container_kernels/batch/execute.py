@@ -201,7 +201,7 @@ async def _shutdown_kernel(client: NotebookClient) -> None:
         if km.has_kernel and await ensure_async(km.is_alive()):
             await ensure_async(km.shutdown_kernel(now=True))
         await ensure_async(km.cleanup_resources())
-    except Exception as exc:  # noqa: BLE001 - best effort on the way out; the job ends anyway
+    except Exception as exc:
         print(f"jupyter-container-kernels: stopping the kernel: {exc}", file=sys.stderr)
     if client.kc is not None:
         client.kc.stop_channels()
@@ -246,7 +246,7 @@ async def execute_notebook(
     nb.metadata.setdefault("container_kernels", {})["provenance"] = provenance
     try:
         provenance["container"] = container_provenance(kernel)
-    except Exception as exc:  # noqa: BLE001 - recorded, and the kernel start will say more
+    except Exception as exc:
         provenance["container"] = {"error": str(exc)}
     writer.write(nb)
 

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -244,10 +245,8 @@ class JobWatcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     def wake(self) -> None:
@@ -275,10 +274,8 @@ class JobWatcher:
                 self._delay = min(self._delay * 1.5, self.max_interval)
             # Idle (nothing unfinished): no Slurm query, but look for records the CLI wrote.
             timeout = self._delay if self.store.active() else self.max_interval
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
 
     async def poll_once(self) -> bool:
         """One round: update every unfinished record from Slurm. True if anything changed."""

@@ -76,7 +76,7 @@ def expand(parameters: Mapping[str, Any], sweep: Mapping[str, list[Any]]) -> lis
             f"sweep.{min(overlap)}", "is also a fixed parameter; give it in one place only."
         )
     return [
-        {**parameters, **dict(zip(names, combo))}
+        {**parameters, **dict(zip(names, combo, strict=True))}
         for combo in itertools.product(*(sweep[n] for n in names))
     ]
 

@@ -113,7 +113,7 @@ class Resources:
     def to_dict(self) -> dict[str, Any]:
         """The set fields (REST shape); extras by their option names."""
         out: dict[str, Any] = {k: getattr(self, k) for k in FIELDS if getattr(self, k) is not None}
-        out.update({name: value for name, value in self.extra})
+        out.update(dict(self.extra))
         return out
 
     def directives(self) -> list[tuple[str, str | None]]:

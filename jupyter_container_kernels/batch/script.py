@@ -358,7 +358,7 @@ def _environment(
     (cleanenv on a runtime that passes its own environment in): then the job removes every
     exported variable not matching the pass-through patterns when it starts.
     """
-    probe = {name: "\x01" for name in (*HOST_ONLY_VARS, "JCK_PROBE", "USER", "LOGNAME", "HOME")}
+    probe = dict.fromkeys((*HOST_ONLY_VARS, "JCK_PROBE", "USER", "LOGNAME", "HOME"), "\x01")
     env = runtime.command(
         job.spec,
         inner,

@@ -153,7 +153,9 @@ class BatchService(LoggingConfigurable):
         try:
             nb = nbformat.read(notebook, as_version=4)
         except (OSError, ValueError) as exc:
-            raise SpecError("notebook", f"{request.notebook!r} is not a readable notebook: {exc}")
+            raise SpecError(
+                "notebook", f"{request.notebook!r} is not a readable notebook: {exc}"
+            ) from exc
         kernel = request.kernel or nb.metadata.get("kernelspec", {}).get("name")
         if not kernel:
             raise SpecError("kernel", "the notebook names no kernel; choose a container kernel.")
@@ -183,7 +185,7 @@ class BatchService(LoggingConfigurable):
                 if array_size is None
                 else [f"{base}.task{i}.py" for i in range(array_size)]
             )
-            for name, params in zip(names, tasks):
+            for name, params in zip(names, tasks, strict=True):
                 files[name] = notebook_to_python(inject(nb, params), source=notebook)
             python_scripts = tuple(names)
             extra_binds = _visible(spec, output_dir)

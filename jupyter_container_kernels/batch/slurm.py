@@ -245,7 +245,7 @@ def parse_squeue(stdout: str) -> dict[str, list[JobState]]:
         cols = line.split("|")
         if len(cols) < len(SQUEUE_FIELDS):
             continue
-        row = dict(zip(SQUEUE_FIELDS, (c.strip() for c in cols)))
+        row = dict(zip(SQUEUE_FIELDS, (c.strip() for c in cols), strict=False))
         task = row["ArrayTaskID"]
         is_task = task.isdigit()
         state = JobState(
@@ -269,7 +269,7 @@ def parse_sacct(stdout: str) -> dict[str, list[JobState]]:
         cols = line.split("|")
         if len(cols) < len(SACCT_FIELDS):
             continue
-        row = dict(zip(SACCT_FIELDS, cols))
+        row = dict(zip(SACCT_FIELDS, cols, strict=False))
         job_id, _, task = row["JobID"].partition("_")
         state = JobState(
             job_id=job_id,

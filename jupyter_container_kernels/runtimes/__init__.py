@@ -11,8 +11,14 @@ from .shifter import ShifterRuntime
 
 _RUNTIMES: dict[str, Runtime] = {
     r.name: r
-    for r in (ApptainerRuntime(), SingularityRuntime(), CharliecloudRuntime(), PodmanRuntime(),
-              PodmanHpcRuntime(), ShifterRuntime())  # fmt: skip
+    for r in (
+        ApptainerRuntime(),
+        SingularityRuntime(),
+        CharliecloudRuntime(),
+        PodmanRuntime(),
+        PodmanHpcRuntime(),
+        ShifterRuntime(),
+    )
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import ClassVar
 
 from ..spec import Bind, ContainerSpec
 from .base import HOST_ONLY_VARS, Invocation, Runtime, all_binds, container_environment
@@ -24,7 +25,10 @@ class ApptainerRuntime(Runtime):
     executable = "apptainer"
     #: Prefix Apptainer turns into variables inside (``APPTAINERENV_X`` -> ``X``).
     env_prefix = "APPTAINERENV_"
-    options = {**dict.fromkeys(_VALUE_OPTIONS, True), **dict.fromkeys(_FLAG_OPTIONS, False)}
+    options: ClassVar[Mapping[str, bool]] = {
+        **dict.fromkeys(_VALUE_OPTIONS, True),
+        **dict.fromkeys(_FLAG_OPTIONS, False),
+    }
     always_shared = ("/tmp",)
 
     def gpu_args(self, vendor: str | None) -> list[str]:
@@ -54,7 +58,11 @@ class ApptainerRuntime(Runtime):
         # regardless goes as APPTAINERENV_X, which also keeps values out of `ps`.
         inside = container_environment(spec, host_env, passthrough)
         env = {k: v for k, v in host_env.items() if k not in HOST_ONLY_VARS or k == "PATH"}
-        forced = inside if spec.cleanenv else {k: inside[k] for k in (*spec.env_dict, "PYTHONNOUSERSITE")}
+        forced = (
+            inside
+            if spec.cleanenv
+            else {k: inside[k] for k in (*spec.env_dict, "PYTHONNOUSERSITE")}
+        )
         env.update({self.env_prefix + k: v for k, v in forced.items()})
         return Invocation(argv, env)
 

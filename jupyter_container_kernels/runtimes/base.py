@@ -19,6 +19,7 @@ import abc
 import fnmatch
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import SpecError
 from ..spec import Bind, ContainerSpec
@@ -50,7 +51,9 @@ def container_environment(
     """The variables the process inside should see (``PATH`` excepted, see module doc)."""
     if spec.cleanenv:
         patterns = (*ALWAYS_PASSED, *passthrough)
-        env = {k: v for k, v in host_env.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
+        env = {
+            k: v for k, v in host_env.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)
+        }
     else:
         env = {k: v for k, v in host_env.items() if k not in HOST_ONLY_VARS}
     env.pop("PATH", None)
@@ -68,7 +71,7 @@ class Runtime(abc.ABC):
     #: Executable looked up on PATH unless the site configures a full path.
     executable: str = ""
     #: Options accepted in ``runtime_args``: option -> whether it takes a value.
-    options: Mapping[str, bool] = {}
+    options: ClassVar[Mapping[str, bool]] = {}
     #: False when bind destinations must already exist in the image (Charliecloud).
     creates_bind_destinations: bool = True
     #: Directories the runtime always shares with the host at the same path.

@@ -10,6 +10,7 @@ run-time flag, so ``gpu`` adds nothing here.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import ClassVar
 
 from ..errors import SpecError
 from ..spec import Bind, ContainerSpec
@@ -19,7 +20,7 @@ from .base import DEFAULT_CONTAINER_PATH, Invocation, Runtime, all_binds, contai
 class CharliecloudRuntime(Runtime):
     name = "charliecloud"
     executable = "ch-run"
-    options = {"--bind": True, "-b": True, "--cd": True, "-c": True, "--gid": True, "-g": True,
+    options: ClassVar[Mapping[str, bool]] = {"--bind": True, "-b": True, "--cd": True, "-c": True, "--gid": True, "-g": True,
                "--uid": True, "-u": True, "--home": False, "--no-passwd": False,
                "--private-tmp": False, "-t": False, "--write": False, "-w": False,
                "--mount": True, "-m": True, "--storage": True, "-s": True,

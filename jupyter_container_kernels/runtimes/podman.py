@@ -8,6 +8,7 @@ on the command line.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import ClassVar
 
 from ..spec import Bind, ContainerSpec
 from .base import Invocation, Runtime, all_binds, container_environment
@@ -19,7 +20,7 @@ HOST_PATH_VARS = frozenset({"HOME", "TMPDIR"})
 class PodmanRuntime(Runtime):
     name = "podman"
     executable = "podman"
-    options = {"--userns": True, "--user": True, "-u": True, "--security-opt": True,
+    options: ClassVar[Mapping[str, bool]] = {"--userns": True, "--user": True, "-u": True, "--security-opt": True,
                "--device": True, "--group-add": True, "--shm-size": True, "--ulimit": True,
                "--cap-add": True, "--cap-drop": True, "--pull": True, "--privileged": False,
                "--ipc": True, "--pids-limit": True, "--memory": True, "--cpus": True,
@@ -63,7 +64,12 @@ class PodmanHpcRuntime(PodmanRuntime):
 
     name = "podman-hpc"
     executable = "podman-hpc"
-    options = {**PodmanRuntime.options, "--gpu": False, "--mpi": False, "--cuda-mpi": False}
+    options: ClassVar[Mapping[str, bool]] = {
+        **PodmanRuntime.options,
+        "--gpu": False,
+        "--mpi": False,
+        "--cuda-mpi": False,
+    }
 
     def gpu_args(self, vendor: str | None) -> list[str]:
         return ["--gpu"] if vendor == "nvidia" else super().gpu_args(vendor)

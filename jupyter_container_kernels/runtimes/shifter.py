@@ -7,6 +7,7 @@ is the site's ``gpu`` module (``--module=gpu``); Shifter has no ROCm support.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import ClassVar
 
 from ..errors import SpecError
 from ..spec import Bind, ContainerSpec
@@ -16,7 +17,7 @@ from .base import HOST_ONLY_VARS, Invocation, Runtime, all_binds, container_envi
 class ShifterRuntime(Runtime):
     name = "shifter"
     executable = "shifter"
-    options = {"--module": True, "-m": True, "--entrypoint": False, "--workdir": True,
+    options: ClassVar[Mapping[str, bool]] = {"--module": True, "-m": True, "--entrypoint": False, "--workdir": True,
                "--volume": True, "-V": True, "--env-file": True}  # fmt: skip
 
     def gpu_args(self, vendor: str | None) -> list[str]:

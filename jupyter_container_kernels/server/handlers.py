@@ -197,6 +197,7 @@ class EnvironmentHandler(BaseHandler):
 
 # -- batch jobs ------------------------------------------------------------------------------
 
+
 class _BatchHandler(BaseHandler):
     def submit_request(self) -> SubmitRequest:
         """The body as a validated :class:`SubmitRequest` with server-root-checked paths."""

@@ -27,7 +27,7 @@ def notebook(*cells: tuple[str, list[str]]) -> nbformat.NotebookNode:
 def run_cells(nb: nbformat.NotebookNode) -> dict:
     namespace: dict = {}
     for cell in nb.cells:
-        exec(cell.source, namespace)  # noqa: S102 - the test's own literals
+        exec(cell.source, namespace)
     namespace.pop("__builtins__")
     return namespace
 

@@ -225,7 +225,7 @@ def test_script_mode_keeps_ipython_only_lines_as_comments():
     }
     text = notebook_to_python(nb, source="/n/a\nb.ipynb")
     namespace: dict = {}
-    exec(compile(text, "converted", "exec"), namespace)  # noqa: S102 - our own conversion
+    exec(compile(text, "converted", "exec"), namespace)
     assert namespace["x"] == 1
     assert "# (IPython only) %matplotlib inline" in text
     assert "# (cell magic, IPython only) echo hi" in text

@@ -122,7 +122,7 @@ async def run_json(kc: Any, expression: str) -> Any:
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_code_runs_inside_the_image(runtime: str, test_image: str, kernel: Any) -> None:
-    async with kernel(config_for(runtime, test_image)) as (km, kc):
+    async with kernel(config_for(runtime, test_image)) as (_km, kc):
         seen = await run_json(
             kc,
             "{'marker': open('/etc/jck-test-image').read().strip(), "
@@ -144,7 +144,7 @@ async def test_binds_env_and_kernel_json_env_arrive(
     config = config_for(
         runtime, test_image, binds=[f"{tmp_path}:/mnt/2"], env={"OMP_NUM_THREADS": "8"}
     )
-    async with kernel(config, env={"JCK_FROM_KERNEL_JSON": "yes"}) as (km, kc):
+    async with kernel(config, env={"JCK_FROM_KERNEL_JSON": "yes"}) as (_km, kc):
         seen = await run_json(
             kc,
             "[open('/mnt/2/hello.txt').read(), os.environ['OMP_NUM_THREADS'], "
@@ -166,7 +166,7 @@ async def test_cleanenv_drops_host_variables(
     runtime: str, cleanenv: bool, test_image: str, kernel: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JCK_HOST_SECRET", "s3cr3t")
-    async with kernel(config_for(runtime, test_image, cleanenv=cleanenv)) as (km, kc):
+    async with kernel(config_for(runtime, test_image, cleanenv=cleanenv)) as (_km, kc):
         seen = await run_json(kc, "os.environ.get('JCK_HOST_SECRET')")
     assert seen == (None if cleanenv else "s3cr3t")
 
@@ -178,7 +178,7 @@ async def test_site_defaults_from_jupyter_config_apply(
     site = Config(
         {"SiteConfig": {"default_binds": [f"{tmp_path}:/mnt/4"], "default_modules": ["cuda/12.4"]}}
     )
-    async with kernel(config_for("apptainer", test_image), km_config=site) as (km, kc):
+    async with kernel(config_for("apptainer", test_image), km_config=site) as (_km, kc):
         seen = await run_json(
             kc, "[open('/mnt/4/site.txt').read(), os.environ.get('CUDA_VERSION')]"
         )
@@ -192,14 +192,14 @@ async def test_gpu_nvidia_passes_nv_and_stderr_still_reaches_the_log(
     with open(log, "wb") as stderr:
         async with kernel(
             config_for("apptainer", test_image, gpu="nvidia"), start={"stderr": stderr}
-        ) as (km, kc):
+        ) as (_km, kc):
             seen = await run_json(kc, "os.environ.get('JCK_STANDIN_GPU')")
     assert seen == "nv"  # the stand-in exports what arrived as --nv
     assert "Could not find any nv files on this host" in log.read_text()
 
 
 async def test_gpu_none_passes_no_flag(test_image: str, kernel: Any) -> None:
-    async with kernel(config_for("apptainer", test_image, gpu="none")) as (km, kc):
+    async with kernel(config_for("apptainer", test_image, gpu="none")) as (_km, kc):
         assert await run_json(kc, "os.environ.get('JCK_STANDIN_GPU')") is None
 
 

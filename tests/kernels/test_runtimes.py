@@ -180,7 +180,7 @@ def test_podman_argv(runtime: str, gpu: str | None, flags: list[str]) -> None:
         *flags,
     ]
     assert inv.argv[-len(CMD) - 1 :] == ["docker.io/pytorch/pytorch:2.7.0", *CMD]
-    assert ["--volume", "/data:/data:ro"] == inv.argv[inv.argv.index("--volume") :][:2]
+    assert inv.argv[inv.argv.index("--volume") :][:2] == ["--volume", "/data:/data:ro"]
     assert "A" in inv.argv and "--env" in inv.argv and "1" not in inv.argv  # by name only
     assert inv.env["A"] == "1"
 

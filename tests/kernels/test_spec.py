@@ -45,7 +45,12 @@ def test_defaults_are_short_in_json_but_runtime_and_cleanenv_stay_explicit() -> 
         False,
         "python3",
     )
-    assert spec.to_dict() == {"image": IMAGE, "runtime": "apptainer", "gpu": "auto", "cleanenv": False}
+    assert spec.to_dict() == {
+        "image": IMAGE,
+        "runtime": "apptainer",
+        "gpu": "auto",
+        "cleanenv": False,
+    }
 
 
 def test_a_kernels_own_cleanenv_survives_a_site_default() -> None:

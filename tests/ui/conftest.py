@@ -240,7 +240,7 @@ def _run_in_browser(url: str, scenario: BrowserScenario) -> None:
                         raise
                 finally:
                     browser.close()
-        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+        except BaseException as error:
             failure.append(error)
 
     thread = threading.Thread(target=target, name="playwright")
