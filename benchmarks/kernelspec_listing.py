@@ -1,11 +1,11 @@
 """How much container kernels cost the kernelspec listing (``GET /api/kernelspecs``, the launcher).
 
 Times ``KernelSpecManager.get_all_specs()`` over a directory of 500 container kernels (written by
-:func:`jupyter_container_kernels.kernelspec_files.kernel_json`, as ``install`` writes them) and
+:func:`jupyter_container_kernels.registry.files.kernel_json`, as ``install`` writes them) and
 over one of 500 plain ipykernel kernels, interleaved so machine noise hits both alike, and prints
 the medians and their ratio. Target: ratio <= 1.10, since listing never runs a container, a probe
 or a module command (the only extra work is jupyter_client checking that the provisioner's entry
-point exists). Also reports ``jupyter_container_kernels.kernelspecs.list_kernels()`` (what ``GET
+point exists). Also reports ``jupyter_container_kernels.registry.kernelspecs.list_kernels()`` (what ``GET
 container-kernels/kernels`` and ``jupyter container-kernels list`` use) for the same 500 kernels.
 
     python benchmarks/kernelspec_listing.py [--kernels 500] [--rounds 30]
@@ -24,7 +24,7 @@ from pathlib import Path
 
 
 def populate(root: Path, count: int, container: bool) -> Path:
-    from jupyter_container_kernels.kernelspec_files import kernel_json
+    from jupyter_container_kernels.registry.files import kernel_json
     from jupyter_container_kernels.spec import ContainerSpec
 
     kernels = root / "kernels"
@@ -83,7 +83,7 @@ def main() -> int:
         # The package's own listing over the same kernels (jupyter data dir pointed there).
         os.environ["JUPYTER_DATA_DIR"] = str(container_dir.parent)
         os.environ["JUPYTER_PATH"] = ""
-        from jupyter_container_kernels.kernelspecs import list_kernels
+        from jupyter_container_kernels.registry.kernelspecs import list_kernels
         from jupyter_container_kernels.site import SiteConfig
 
         site = SiteConfig()

@@ -22,7 +22,8 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_config_path
 from traitlets import Bool, Dict, Enum, List, TraitError, Unicode, validate
-from traitlets.config import Application, Config, Configurable
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
 from .errors import PolicyError, SpecError
 from .spec import GPU_CHOICES, RUNTIMES, Bind, ContainerSpec
@@ -152,11 +153,7 @@ class SiteConfig(Configurable):
 
 def load_site_config(parent: Configurable | None = None) -> SiteConfig:
     """The site config from the config files, with ``parent``'s config (if any) on top."""
-    config = Config()
-    for loaded, _filename in Application._load_config_files(
-        CONFIG_FILE_NAME, path=jupyter_config_path()
-    ):
-        config.merge(loaded)
+    config = _config_files()
     if parent is not None:
         config.merge(parent.config)
     try:
@@ -167,3 +164,23 @@ def load_site_config(parent: Configurable | None = None) -> SiteConfig:
             f"{exc} Fix it in {CONFIG_FILE_NAME}.py/.json (see `jupyter --paths` for where those "
             "files are read) or in the application's config.",
         ) from None
+
+
+def _config_files() -> Config:
+    """``container_kernels_config.py`` / ``.json`` from every Jupyter config directory, merged
+    as Jupyter applications merge theirs: lower-priority directories first, JSON over Python."""
+    config = Config()
+    for directory in reversed(jupyter_config_path()):
+        for loader in (
+            PyFileConfigLoader(f"{CONFIG_FILE_NAME}.py", path=directory),
+            JSONFileConfigLoader(f"{CONFIG_FILE_NAME}.json", path=directory),
+        ):
+            try:
+                config.merge(loader.load_config())
+            except ConfigFileNotFound:
+                continue
+            except Exception as exc:  # a site file with a syntax error or bad JSON
+                raise SpecError(
+                    "SiteConfig", f"{loader.full_filename} cannot be read: {exc}"
+                ) from None
+    return config

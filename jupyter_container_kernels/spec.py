@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import SpecError
+from .runtimes import get_runtime
 
 RUNTIMES = ("apptainer", "singularity", "charliecloud", "podman", "podman-hpc", "shifter")
 GPU_CHOICES = ("auto", "nvidia", "rocm", "none")
@@ -177,8 +178,6 @@ class ContainerSpec:
                 raise SpecError(
                     f"{name('runtime_args')}[{i}]", f"expected one option, got {arg!r}."
                 )
-        from .runtimes import get_runtime  # runtimes depend on this module
-
         get_runtime(runtime).check_options(runtime_args, name("runtime_args"))
 
         return cls(

@@ -98,8 +98,8 @@ def container_provenance(kernel: str) -> dict[str, Any]:
     The spec comes from :func:`..kernelspecs.get_kernel` with the site's defaults, exactly as
     the kernel gets it interactively; NotFoundError/SpecError if it is not a usable container
     kernel."""
-    from ..kernelspecs import get_kernel
     from ..launch import effective_gpu
+    from ..registry.kernelspecs import get_kernel
     from ..runtimes import get_runtime
     from ..site import load_site_config
 

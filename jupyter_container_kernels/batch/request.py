@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SpecError
+from ..paths import RootDirectory
 from .parameters import check_parameters, check_sweep, expand
 from .resources import Resources
 from .script import MODES, TEMPLATES
@@ -17,8 +18,9 @@ from .script import MODES, TEMPLATES
 class SubmitRequest:
     """A validated submit/preview request (the REST ``SubmitRequest``).
 
-    ``notebook`` and ``output_dir`` are relative to the service's root directory (or absolute,
-    where the service allows it); ``kernel`` defaults to the notebook's kernelspec.
+    ``notebook`` and ``output_dir`` are real absolute paths, resolved from what the user gave
+    by the service's :class:`..paths.RootDirectory` (which refuses what its root does not
+    allow); ``kernel`` defaults to the notebook's kernelspec.
     """
 
     notebook: str
@@ -43,7 +45,11 @@ class SubmitRequest:
 
     @classmethod
     def from_dict(
-        cls, data: Mapping[str, Any], *, allowed_extra: Mapping[str, str] | None = None
+        cls,
+        data: Mapping[str, Any],
+        *,
+        paths: RootDirectory,
+        allowed_extra: Mapping[str, str] | None = None,
     ) -> SubmitRequest:
         if not isinstance(data, Mapping):
             raise SpecError("request", f"expected a JSON object, got {data!r}.")
@@ -52,9 +58,6 @@ class SubmitRequest:
             raise SpecError(
                 str(unknown[0]), f"unknown field; the fields are: {', '.join(cls.KEYS)}."
             )
-        notebook = data.get("notebook")
-        if not isinstance(notebook, str) or not notebook.endswith(".ipynb") or "\x00" in notebook:
-            raise SpecError("notebook", f"expected the path of a .ipynb file, got {notebook!r}.")
         kernel = data.get("kernel") or None
         if kernel is not None and (
             not isinstance(kernel, str) or not re.fullmatch(r"[A-Za-z0-9._\-]+", kernel)
@@ -68,16 +71,19 @@ class SubmitRequest:
             raise SpecError("template", f"{template!r} is not one of: {', '.join(TEMPLATES)}.")
         if template != "none" and mode != "script":
             raise SpecError("template", f"the {template} template needs mode 'script'.")
-        output_dir = data.get("output_dir") or None
-        if output_dir is not None and (not isinstance(output_dir, str) or "\x00" in output_dir):
-            raise SpecError("output_dir", f"expected a directory path, got {output_dir!r}.")
         sweep = check_sweep(data.get("sweep"))
         parameters = check_parameters(data.get("parameters"))
         expand(parameters, sweep)  # refuse overlaps and oversized sweeps now
+        resources = Resources.from_dict(data.get("resources"), allowed_extra=allowed_extra)
+        # Paths last: the one place they are checked (and confined) also looks at the disk.
+        notebook = str(paths.resolve_notebook(data.get("notebook")))
+        output_dir = data.get("output_dir") or None
+        if output_dir is not None:
+            output_dir = str(paths.resolve_directory(output_dir, "output_dir"))
         return cls(
             notebook=notebook,
             kernel=kernel,
-            resources=Resources.from_dict(data.get("resources"), allowed_extra=allowed_extra),
+            resources=resources,
             parameters=parameters,
             sweep=sweep,
             mode=mode,

@@ -11,57 +11,36 @@ directory and the job fails without it), runs ``sbatch --parsable`` and persists
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import json
 import os
-import re
-import secrets
 import sys
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Dict, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..errors import ContainerKernelError, NotFoundError, SpecError
-from ..kernelspecs import get_kernel
 from ..launch import check_image
-from ..runtimes import get_runtime
+from ..paths import RootDirectory
+from ..registry.kernelspecs import get_kernel
 from ..site import SiteConfig, load_site_config
-from ..spec import Bind, ContainerSpec
-from .jobs import JobRecord, JobStore, JobWatcher, TaskRecord, now_iso
-from .parameters import expand, inject
+from ..spec import ContainerSpec
+from .prepare import JobSettings, PreparedJob, prepare_job, read_notebook, write_files
+from .records import JobRecord, JobStore, TaskRecord, now_iso
 from .request import SubmitRequest
 from .resources import check_directive_name
 from .script import (
-    JobScript,
     check_directive_path,
     fill_pattern,
     log_pattern,
-    notebook_to_python,
     output_pattern,
-    render,
-    safe_stem,
 )
 from .slurm import Slurm
-
-
-@dataclass(frozen=True)
-class PreparedJob:
-    """What :meth:`BatchService.submit` writes and submits."""
-
-    script: JobScript
-    script_path: str
-    files: dict[str, str]
-    tasks: list[dict[str, Any]]
-    text: str
+from .watcher import JobWatcher
 
 
 class BatchService(LoggingConfigurable):
@@ -110,19 +89,23 @@ class BatchService(LoggingConfigurable):
         *,
         root_dir: str | None = None,
         restrict_to_root: bool = False,
+        allow_hidden: bool = True,
         site: SiteConfig | None = None,
         slurm: Slurm | None = None,
         **kwargs: Any,
     ) -> None:
         """``root_dir``: what relative paths are relative to (the server's root, the CLI's cwd);
-        ``restrict_to_root``: refuse notebooks and output directories outside it (REST)."""
+        ``restrict_to_root``: refuse notebooks and output directories outside it (REST), and
+        hidden ones unless ``allow_hidden`` (see :class:`..paths.RootDirectory`)."""
         super().__init__(**kwargs)
         #: sbatch option (dashed) -> pattern its value must match.
         self.allowed_directives = {
             check_directive_name(name): pattern for name, pattern in self.extra_directives.items()
         }
         self.root_dir = os.path.realpath(root_dir or os.getcwd())
-        self.restrict_to_root = restrict_to_root
+        self.paths = RootDirectory(
+            self.root_dir, confined=restrict_to_root, allow_hidden=allow_hidden
+        )
         self.site = site or load_site_config(self.parent)
         self.slurm = slurm or Slurm(parent=self)
         self.store = JobStore(self.jobs_dir)
@@ -137,104 +120,42 @@ class BatchService(LoggingConfigurable):
 
     def request(self, data: Mapping[str, Any]) -> SubmitRequest:
         """Validate a REST body / CLI dict into a :class:`SubmitRequest`."""
-        return SubmitRequest.from_dict(data, allowed_extra=self.allowed_directives)
+        return SubmitRequest.from_dict(
+            data, paths=self.paths, allowed_extra=self.allowed_directives
+        )
 
     def prepare(self, request: SubmitRequest, *, stamp: str | None = None) -> PreparedJob:
         """Resolve paths and the kernel, render the script; nothing is written."""
-        notebook = self._path(request.notebook, "notebook")
-        output_dir = (
-            self._path(request.output_dir, "output_dir")
-            if request.output_dir
-            else (os.path.dirname(notebook))
-        )
+        notebook = request.notebook
+        output_dir = request.output_dir or os.path.dirname(notebook)
         check_directive_path("output_dir", output_dir)
-        if not os.path.isfile(notebook):
-            raise NotFoundError(f"The notebook {request.notebook!r} does not exist ({notebook}).")
-        try:
-            nb = nbformat.read(notebook, as_version=4)
-        except (OSError, ValueError) as exc:
-            raise SpecError(
-                "notebook", f"{request.notebook!r} is not a readable notebook: {exc}"
-            ) from exc
+        nb = read_notebook(notebook, request.notebook)
         kernel = request.kernel or nb.metadata.get("kernelspec", {}).get("name")
         if not kernel:
             raise SpecError("kernel", "the notebook names no kernel; choose a container kernel.")
         spec = self.site.effective(self.kernel_spec(kernel))
         check_image(spec)  # a missing image fails now, not minutes later on a node
-        stem = safe_stem(Path(notebook).stem)
-        stamp = stamp or _stamp()
-        base = os.path.join(output_dir, f"{stem}-{stamp}")
-        tasks = expand(request.parameters, request.sweep)
-        array_size = len(tasks) if request.sweep else None
-        resources = request.resources
-        if resources.job_name is None:
-            resources = replace(resources, job_name=_job_name(stem))
-
-        files: dict[str, str] = {}
-        parameters_file = None
-        python_scripts: tuple[str, ...] = ()
-        extra_binds: tuple[Bind, ...] = ()
-        module_init = runtime_exe = None
-        if request.mode == "notebook":
-            if request.parameters or request.sweep:
-                parameters_file = f"{base}.params.json"
-                files[parameters_file] = json.dumps({"tasks": tasks}, indent=1) + "\n"
-        else:
-            names = (
-                [f"{base}.py"]
-                if array_size is None
-                else [f"{base}.task{i}.py" for i in range(array_size)]
-            )
-            for name, params in zip(names, tasks, strict=True):
-                files[name] = notebook_to_python(inject(nb, params), source=notebook)
-            python_scripts = tuple(names)
-            extra_binds = _visible(spec, output_dir)
-            runtime_exe = self.site.runtime_paths.get(spec.runtime) or ""
-            if spec.modules:
-                from ..modules import find_module_init
-
-                module_init = find_module_init(site=self.site)
-        job = JobScript(
-            spec=spec,
-            kernel=kernel,
-            notebook=notebook,
-            output_dir=output_dir,
-            stem=stem,
-            resources=resources,
-            mode=request.mode,
-            array_size=array_size,
-            parameters_file=parameters_file,
-            python_scripts=python_scripts,
-            template=request.template,
+        settings = JobSettings(
+            site=self.site,
             executor_python=self.executor_python,
-            runtime_executable=runtime_exe or "",
             srun=self.slurm.executable("srun"),
             scontrol=self.slurm.executable("scontrol"),
-            module_init=module_init,
-            gpu=None if self.site.node_gpu == "auto" else self.site.node_gpu,
-            extra_binds=extra_binds,
-            passthrough=tuple(self.site.env_passthrough),
             torchrun_port=self.torchrun_port,
         )
-        text = render(job)
-        script_path = f"{base}.sbatch"
-        return PreparedJob(job, script_path, {**files, script_path: text}, tasks, text)
+        return prepare_job(
+            request,
+            settings,
+            nb=nb,
+            notebook=notebook,
+            output_dir=output_dir,
+            kernel=kernel,
+            spec=spec,
+            stamp=stamp,
+        )
 
     def write_files(self, prepared: PreparedJob, *, include_script: bool = True) -> None:
         """Create the output directory and write the script and the files it refers to."""
-        directory = prepared.script.output_dir
-        try:
-            os.makedirs(directory, exist_ok=True)
-            for path, text in prepared.files.items():
-                if include_script or path != prepared.script_path:
-                    with open(path, "w", encoding="utf-8") as f:
-                        f.write(text)
-        except OSError as exc:
-            raise SpecError(
-                "output_dir",
-                f"cannot write into {directory!r}: {exc.strerror}; choose a "
-                "directory you can write to.",
-            ) from exc
+        write_files(prepared, include_script=include_script)
 
     def preview(self, request: SubmitRequest) -> str:
         """The sbatch script ``submit`` would write (file names carry a new stamp each time)."""
@@ -327,7 +248,7 @@ class BatchService(LoggingConfigurable):
 
     def api(self, record: JobRecord, *, with_log: bool = False) -> dict[str, Any]:
         """The REST ``Job``; ``log_tail`` added for ``GET jobs/{id}``."""
-        out = record.api(self.root_dir)
+        out = record.api(self.paths.display)
         if with_log:
             out["log_tail"] = self.log_tail(record)
         return out
@@ -384,44 +305,6 @@ class BatchService(LoggingConfigurable):
             f"{name!r} is not a container kernel, so a batch job cannot run it in a container; "
             "choose a container kernel (`jupyter container-kernels list`).",
         )
-
-    def _path(self, path: str, field_name: str) -> str:
-        full = os.path.realpath(os.path.join(self.root_dir, os.path.expanduser(path)))
-        if self.restrict_to_root and not Path(full).is_relative_to(self.root_dir):
-            raise SpecError(field_name, f"{path!r} is outside the server's root directory.")
-        return full
-
-
-def _visible(spec: ContainerSpec, directory: str) -> tuple[Bind, ...]:
-    """Binds that make ``directory`` (the converted scripts) visible at the same path inside."""
-    runtime = get_runtime(spec.runtime)
-    inside = [b.src for b in spec.binds if b.src == b.dst] + list(runtime.always_shared)
-    if any(Path(directory).is_relative_to(p) for p in inside):
-        return ()
-    if not runtime.creates_bind_destinations:
-        raise SpecError(
-            "output_dir",
-            f"{directory} is not visible inside the {runtime.name} container, which binds only "
-            f"onto directories that exist in the image; choose an output directory under "
-            f"{', '.join(inside) or '/tmp'} or give the kernel a bind for it.",
-        )
-    try:
-        return (Bind.parse(directory, "output_dir"),)
-    except SpecError:
-        raise SpecError(
-            "output_dir",
-            f"{directory!r} cannot be bound into the container (':' or ',' in the "
-            "path); choose another output directory.",
-        ) from None
-
-
-def _job_name(stem: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_.+\-]", "_", stem).lstrip(".+-") or "notebook"
-    return name[:128]
-
-
-def _stamp() -> str:
-    return _dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
 
 
 def _tail(path: str | None, lines: int) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from ..spec import Bind, ContainerSpec
 from .base import HOST_ONLY_VARS, Invocation, Runtime, all_binds, container_environment
+
+if TYPE_CHECKING:  # runtimes need the spec for annotations only; spec.py imports them
+    from ..spec import Bind, ContainerSpec
 
 _VALUE_OPTIONS = ("--bind", "-B", "--env", "--env-file", "--pwd", "--home", "--mount", "--no-mount",
                   "--scratch", "-S", "--workdir", "-W", "--overlay", "-o", "--hostname", "--cwd",

@@ -19,10 +19,12 @@ import abc
 import fnmatch
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SpecError
-from ..spec import Bind, ContainerSpec
+
+if TYPE_CHECKING:  # runtimes need the spec for annotations only; spec.py imports them
+    from ..spec import Bind, ContainerSpec
 
 #: Never passed from the host into a container.
 HOST_ONLY_VARS = frozenset(

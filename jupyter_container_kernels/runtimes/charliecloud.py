@@ -10,11 +10,13 @@ run-time flag, so ``gpu`` adds nothing here.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SpecError
-from ..spec import Bind, ContainerSpec
 from .base import DEFAULT_CONTAINER_PATH, Invocation, Runtime, all_binds, container_environment
+
+if TYPE_CHECKING:  # runtimes need the spec for annotations only; spec.py imports them
+    from ..spec import Bind, ContainerSpec
 
 
 class CharliecloudRuntime(Runtime):

@@ -8,10 +8,12 @@ on the command line.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from ..spec import Bind, ContainerSpec
 from .base import Invocation, Runtime, all_binds, container_environment
+
+if TYPE_CHECKING:  # runtimes need the spec for annotations only; spec.py imports them
+    from ..spec import Bind, ContainerSpec
 
 #: Host paths Podman must not pass in: the image has its own home and temporary directory.
 HOST_PATH_VARS = frozenset({"HOME", "TMPDIR"})

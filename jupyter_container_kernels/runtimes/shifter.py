@@ -7,11 +7,13 @@ is the site's ``gpu`` module (``--module=gpu``); Shifter has no ROCm support.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SpecError
-from ..spec import Bind, ContainerSpec
 from .base import HOST_ONLY_VARS, Invocation, Runtime, all_binds, container_environment
+
+if TYPE_CHECKING:  # runtimes need the spec for annotations only; spec.py imports them
+    from ..spec import Bind, ContainerSpec
 
 
 class ShifterRuntime(Runtime):

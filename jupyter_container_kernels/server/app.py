@@ -24,7 +24,6 @@ from ..batch.service import BatchService
 from ..site import CONFIG_FILE_NAME, SiteConfig, load_site_config
 from .environment import EnvironmentReport
 from .handlers import ROUTES
-from .paths import ServerRoot
 from .registry import KernelRegistry
 
 #: URL prefix of every route, below the server's base URL.
@@ -43,7 +42,8 @@ class ContainerKernelsApp(ExtensionApp):
         klass=BatchService,
         config=True,
         help="Class of the batch-job service (submit, preview, list, get, cancel, and the job "
-        "watcher). It is created once with root_dir (the server's root), restrict_to_root=True, "
+        "watcher). It is created once with root_dir (the server's root), restrict_to_root=True, allow_hidden "
+        "(the contents manager's), "
         "site and parent=this app; its own settings are c.BatchService.* (jobs_dir, "
         "poll_interval, extra_directives…).",
     )
@@ -75,7 +75,6 @@ class ContainerKernelsApp(ExtensionApp):
 
     # Set by initialize_settings(); typed here for the handlers.
     site: SiteConfig
-    root: ServerRoot
     batch: BatchService
     kernels: KernelRegistry
     environment: EnvironmentReport
@@ -87,11 +86,12 @@ class ContainerKernelsApp(ExtensionApp):
         contents = serverapp.contents_manager
         root_dir = getattr(contents, "root_dir", None) or serverapp.root_dir
         self.site = load_site_config(parent=self)
-        self.root = ServerRoot(
-            root_dir, allow_hidden=bool(getattr(contents, "allow_hidden", False))
-        )
         self.batch = self.batch_service_class(
-            root_dir=root_dir, restrict_to_root=True, site=self.site, parent=self
+            root_dir=root_dir,
+            restrict_to_root=True,
+            allow_hidden=bool(getattr(contents, "allow_hidden", False)),
+            site=self.site,
+            parent=self,
         )
         self.kernels = self.kernel_registry_class(self.site, parent=self)
         self.environment = self.environment_report_class(

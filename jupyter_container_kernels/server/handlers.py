@@ -18,6 +18,8 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from ..batch.parameters import parse_fields, read_parameters
+from ..batch.prepare import read_notebook
 from ..batch.service import SubmitRequest
 from ..errors import ContainerKernelError, SpecError
 
@@ -200,13 +202,9 @@ class EnvironmentHandler(BaseHandler):
 
 class _BatchHandler(BaseHandler):
     def submit_request(self) -> SubmitRequest:
-        """The body as a validated :class:`SubmitRequest` with server-root-checked paths."""
+        """The body as a validated :class:`SubmitRequest`; the batch service confines its
+        paths to the server's root when it prepares the job."""
         body = self.json_body(SubmitRequest.KEYS, required=("notebook",))
-        body["notebook"] = str(self.app.root.resolve_notebook(body["notebook"]))
-        if body.get("output_dir"):
-            body["output_dir"] = str(
-                self.app.root.resolve_directory(body["output_dir"], "output_dir")
-            )
         return self.app.batch.request(body)
 
 
@@ -218,6 +216,30 @@ class PreviewHandler(_BatchHandler):
     async def post(self) -> None:
         request = self.submit_request()
         self.write_json({"script": self.app.batch.preview(request)})
+
+
+class ParametersHandler(BaseHandler):
+    """``POST batch/parameters`` — the notebook's ``parameters`` cell as the server reads it
+    (the batch dialog's pre-fill)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body(("notebook",), required=("notebook",))
+        # Confined to the server's root like every batch path (the service's RootDirectory).
+        path = self.app.batch.paths.resolve_notebook(body["notebook"])
+        self.write_json(read_parameters(read_notebook(str(path), body["notebook"])).to_dict())
+
+
+class ValuesHandler(BaseHandler):
+    """``POST batch/values`` — the texts typed into parameter and sweep fields, as the
+    ``parameters`` and ``sweep`` of a submit request."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body(("parameters", "sweep"))
+        self.write_json(parse_fields(body.get("parameters"), body.get("sweep")))
 
 
 class JobsHandler(_BatchHandler):
@@ -263,6 +285,8 @@ ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("images/probe", ProbeHandler),
     ("environment", EnvironmentHandler),
     ("batch/preview", PreviewHandler),
+    ("batch/parameters", ParametersHandler),
+    ("batch/values", ValuesHandler),
     ("jobs", JobsHandler),
     (f"jobs/{_JOB_ID}", JobHandler),
 ]

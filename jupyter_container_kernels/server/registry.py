@@ -12,9 +12,9 @@ from typing import Any
 
 from traitlets.config import LoggingConfigurable
 
-from .. import kernelspecs
-from ..kernelspecs import ContainerKernel
-from ..probe import ProbeResult, probe_image
+from ..registry import kernelspecs
+from ..registry.kernelspecs import ContainerKernel
+from ..registry.probe import ProbeResult, probe_image
 from ..site import SiteConfig
 from ..spec import ContainerSpec
 

@@ -22,8 +22,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from jupyter_container_kernels.batch.jobs import TERMINAL, JobRecord
+from jupyter_container_kernels.batch.records import JobRecord
 from jupyter_container_kernels.batch.service import BatchService
+from jupyter_container_kernels.batch.states import TERMINAL
 
 SUPPORT = Path(__file__).resolve().parent.parent / "support"
 INSTALL_HINT = "Run `.ci/run`, or `tests/support/install_system_deps.sh` as root, to install it."

@@ -8,19 +8,13 @@ from datetime import datetime
 import nbformat
 import pytest
 
-from jupyter_container_kernels.batch.jobs import (
-    JobRecord,
-    JobStore,
-    TaskRecord,
-    apply_states,
-    finish_from_outputs,
-    mark_lost,
-)
+from jupyter_container_kernels.batch.records import JobRecord, JobStore, TaskRecord
 from jupyter_container_kernels.batch.slurm import (
     JobState,
     parse_sacct,
     parse_squeue,
 )
+from jupyter_container_kernels.batch.states import apply_states, finish_from_outputs, mark_lost
 from jupyter_container_kernels.errors import NotFoundError
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from jupyter_container_kernels.batch.jobs import TERMINAL, JobRecord, JobStore, JobWatcher
+from jupyter_container_kernels.batch.records import JobRecord, JobStore
 from jupyter_container_kernels.batch.service import BatchService
 from jupyter_container_kernels.batch.slurm import Slurm
+from jupyter_container_kernels.batch.states import TERMINAL
+from jupyter_container_kernels.batch.watcher import JobWatcher
 from jupyter_container_kernels.errors import (
     ImageError,
     NotFoundError,
@@ -403,12 +406,15 @@ def test_notebooks_outside_the_root_are_refused_for_the_server(batch_env, tmp_pa
     server = BatchService(
         root_dir=str(tmp_path / "root"), restrict_to_root=True, jobs_dir=str(tmp_path / "jobs")
     )
-    for request in (
-        {"notebook": "../elsewhere.ipynb"},
-        {"notebook": "/etc/x.ipynb"},
-        {"notebook": "a.ipynb", "output_dir": "../out"},
+    for request, refusal in (
+        (
+            {"notebook": "../elsewhere.ipynb"},
+            "contains '..'; notebooks must be inside the server's root",
+        ),
+        ({"notebook": "/etc/x.ipynb"}, "is absolute; give the path relative to the server's root"),
+        ({"notebook": "a.ipynb", "output_dir": "../out"}, "output_dir: '../out' contains '..'"),
     ):
-        with pytest.raises(SpecError, match="outside the server's root"):
+        with pytest.raises(SpecError, match=re.escape(refusal)):
             server.prepare(server.request(request))
 
 

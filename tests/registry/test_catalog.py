@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
-from jupyter_container_kernels.catalog import sync
 from jupyter_container_kernels.errors import ConflictError, ImageError, SpecError
-from jupyter_container_kernels.kernelspecs import install_kernel, kernels_dir, list_kernels
+from jupyter_container_kernels.registry.catalog import sync
+from jupyter_container_kernels.registry.kernelspecs import install_kernel, kernels_dir, list_kernels
 from jupyter_container_kernels.site import SiteConfig
 
 

@@ -217,7 +217,17 @@ def test_sync(tmp_path: Path, test_image: str) -> None:
         (("frobnicate",), 2, "unknown command 'frobnicate'"),
         (("install",), 2, "expected one IMAGE"),
         (("show", "a", "b"), 2, "expected one kernel NAME"),
-        (("install", "/x.sif", "--gpu", "yes"), 2, "'yes'"),
+        (
+            ("install", "/x.sif", "--gpu", "yes"),
+            2,
+            "Error: gpu: 'yes' is not one of: auto, nvidia, rocm, none.",
+        ),
+        (("install", "/x.sif", "--runtime", "docker"), 2, "runtime: 'docker' is not one of"),
+        (("install", "/x.sif", "--name", ""), 2, "--name was given an empty value"),
+        (("install", "/x.sif", "--display-name", "  "), 2, "--display-name was given an empty"),
+        (("install", "/x.sif", "--bind", ""), 2, "--bind was given an empty value"),
+        (("submit", "a.ipynb", "--partition="), 2, "--partition was given an empty value"),
+        (("cancel",), 2, "expected one job ID"),
         (
             ("install", "/x.sif", "--name", "My Kernel", "--no-probe"),
             1,

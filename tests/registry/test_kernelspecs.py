@@ -14,7 +14,6 @@ import jupyter_core.paths
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
-from jupyter_container_kernels import kernelspecs
 from jupyter_container_kernels.errors import (
     ConflictError,
     ImageError,
@@ -22,7 +21,8 @@ from jupyter_container_kernels.errors import (
     PolicyError,
     SpecError,
 )
-from jupyter_container_kernels.kernelspecs import (
+from jupyter_container_kernels.registry import kernelspecs
+from jupyter_container_kernels.registry.kernelspecs import (
     get_kernel,
     install_kernel,
     kernels_dir,

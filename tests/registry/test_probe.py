@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from jupyter_container_kernels.errors import ProcessError, RuntimeNotFoundError
-from jupyter_container_kernels.probe import cache_path, cached_probe, probe_image
+from jupyter_container_kernels.registry.probe import cache_path, cached_probe, probe_image
 from jupyter_container_kernels.site import SiteConfig
 from jupyter_container_kernels.spec import ContainerSpec
 

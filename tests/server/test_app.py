@@ -60,9 +60,7 @@ def test_collaborators_are_swapped_through_config(
 ) -> None:
     assert type(extension.batch) is RecordingBatchService
     assert extension.batch.jobs_dir == str(tmp_path / "site-jobs")
-    assert (
-        extension.batch.root_dir == str(jp_root_dir.resolve()) and extension.batch.restrict_to_root
-    )
+    assert extension.batch.root_dir == str(jp_root_dir.resolve()) and extension.batch.paths.confined
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ EXPECTED_ROUTES = {
     "images/probe",
     "environment",
     "batch/preview",
+    "batch/parameters",
+    "batch/values",
     "jobs",
     "jobs/x",
 }
@@ -86,7 +88,7 @@ def test_every_route_refuses_unauthenticated_requests(
     access to undecorated handlers, which proves each verb carries ``@web.authenticated``."""
     jp_serverapp.web_app.settings["allow_unauthenticated_access"] = allow_unauthenticated
     requests = _requests(routes)
-    assert len(requests) == 12  # GET+POST kernels, GET+PATCH+DELETE kernels/x, 7 more
+    assert len(requests) == 14  # GET+POST kernels, GET+PATCH+DELETE kernels/x, 9 more
     for method, url in requests:
         status = run(_status(http_server_client, method, url))
         assert status in (401, 403), f"{method} {url} answered {status} without authentication"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from jupyter_container_kernels.errors import NotFoundError, PolicyError, SpecError
-from jupyter_container_kernels.server.paths import ServerRoot
+from jupyter_container_kernels.paths import RootDirectory
 
 WRITES = ("batch/preview", "jobs")
 
@@ -71,15 +71,15 @@ def test_symlinks_inside_the_root_are_fine(jp_root_dir: Path) -> None:
     (jp_root_dir / "real").mkdir()
     (jp_root_dir / "real" / "nb.ipynb").write_text("{}")
     os.symlink(jp_root_dir / "real", jp_root_dir / "alias")
-    root = ServerRoot(str(jp_root_dir))
+    root = RootDirectory(str(jp_root_dir))
     assert root.resolve_notebook("alias/nb.ipynb") == (jp_root_dir / "real" / "nb.ipynb").resolve()
-    assert root.to_server_path(jp_root_dir / "real" / "nb.ipynb") == "real/nb.ipynb"
-    assert root.to_server_path("/elsewhere/x.ipynb") == "/elsewhere/x.ipynb"
+    assert root.display(jp_root_dir / "real" / "nb.ipynb") == "real/nb.ipynb"
+    assert root.display("/elsewhere/x.ipynb") == "/elsewhere/x.ipynb"
 
 
 def test_output_directories_follow_the_same_rules(tmp_path: Path, jp_root_dir: Path) -> None:
     os.symlink(tmp_path, jp_root_dir / "escape")
-    root = ServerRoot(str(jp_root_dir), allow_hidden=True)
+    root = RootDirectory(str(jp_root_dir), allow_hidden=True)
     assert root.resolve_directory("new/out", "output_dir") == jp_root_dir.resolve() / "new" / "out"
     assert root.resolve_directory(".cache", "output_dir").name == ".cache"
     with pytest.raises(PolicyError, match="output_dir: 'escape/x' leads outside"):
@@ -121,3 +121,17 @@ def test_unsupported_verbs_are_405(api: Any) -> None:
     assert status == 405
     status, _ = api("DELETE", "environment")
     assert status == 405
+
+
+def test_an_unconfined_root_takes_absolute_and_home_paths_as_the_cli_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI runs as the user: paths are relative to the working directory, or absolute."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "nb.ipynb").write_text("{}")
+    root = RootDirectory(str(tmp_path / "cwd"), confined=False)
+    assert root.resolve_notebook(str(tmp_path / "nb.ipynb")) == (tmp_path / "nb.ipynb").resolve()
+    assert root.resolve_notebook("~/nb.ipynb") == (tmp_path / "nb.ipynb").resolve()
+    assert root.resolve_notebook("../nb.ipynb") == (tmp_path / "nb.ipynb").resolve()
+    with pytest.raises(NotFoundError, match="does not exist"):
+        root.resolve_notebook("missing.ipynb")

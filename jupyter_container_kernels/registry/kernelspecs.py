@@ -30,7 +30,7 @@ from typing import Any
 import jupyter_core.paths
 from jupyter_client.kernelspec import KernelSpecManager
 
-from .errors import (
+from ..errors import (
     ConflictError,
     ContainerKernelError,
     ImageError,
@@ -38,7 +38,9 @@ from .errors import (
     PolicyError,
     SpecError,
 )
-from .kernelspec_files import (
+from ..site import SiteConfig, load_site_config
+from ..spec import ContainerSpec
+from .files import (
     PROVISIONER_NAME,
     atomic_write,
     check_writable,
@@ -48,8 +50,6 @@ from .kernelspec_files import (
     write_kernel_dir,
 )
 from .probe import ProbeResult, cached_probe, probe_image
-from .site import SiteConfig, load_site_config
-from .spec import ContainerSpec
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,8 @@ def _read(name: str, resource_dir: str, site: SiteConfig) -> ContainerKernel | B
     )
 
 
-def _scan(site: SiteConfig | None) -> list[ContainerKernel | BrokenKernel]:
+def scan_kernels(site: SiteConfig | None = None) -> list[ContainerKernel | BrokenKernel]:
+    """Every container kernel on the Jupyter path, usable or not (broken ones say why)."""
     site = site or load_site_config()
     found = KernelSpecManager().find_kernel_specs()
     out = []
@@ -206,7 +207,7 @@ def list_kernels(site: SiteConfig | None = None) -> list[ContainerKernel]:
     """Every container kernel visible on the Jupyter path, sorted by name. Never runs a process;
     kernels whose kernel.json is broken are left out (see :func:`broken_kernels`)."""
     kernels = []
-    for kernel in _scan(site):
+    for kernel in scan_kernels(site):
         if isinstance(kernel, BrokenKernel):
             log.warning("Ignoring container kernel %s: %s", kernel.name, kernel.error)
         else:
@@ -216,7 +217,7 @@ def list_kernels(site: SiteConfig | None = None) -> list[ContainerKernel]:
 
 def broken_kernels(site: SiteConfig | None = None) -> list[BrokenKernel]:
     """Container kernelspecs that cannot be used, each with the reason."""
-    return [k for k in _scan(site) if isinstance(k, BrokenKernel)]
+    return [k for k in scan_kernels(site) if isinstance(k, BrokenKernel)]
 
 
 def get_kernel(name: str, site: SiteConfig | None = None) -> ContainerKernel:

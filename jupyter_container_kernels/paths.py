@@ -1,8 +1,12 @@
-"""Notebook paths as the REST API sees them: relative to the server root, never outside it.
+"""Where notebooks and output directories are, for the CLI and the REST API alike.
 
-Jupyter's contents manager follows symlinks out of its root on purpose; a batch job runs a
-notebook unattended on a compute node, so this module is stricter: the real path (symlinks
-resolved) must stay inside the real root.
+:class:`RootDirectory` is the one place a user-given path becomes a real path. Relative paths
+are relative to its root (the server's root, the CLI's working directory). A *confined* root (the
+REST API) is stricter than Jupyter's contents manager, which follows symlinks out of its root
+on purpose: a batch job runs a notebook unattended on a compute node, so the path must be
+relative, without ``..``, not hidden (unless the contents manager allows it), and its real path
+(symlinks resolved) must stay inside the real root. An unconfined root (the CLI, run by the user
+as themself) also takes absolute and ``~`` paths.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import NotFoundError, PolicyError, SpecError
+from .errors import NotFoundError, PolicyError, SpecError
 
 
 @dataclass(frozen=True)
-class ServerRoot:
-    """The server's root (the contents manager's ``root_dir``) and its hidden-file rule."""
+class RootDirectory:
+    """A root for user-given paths; ``confined`` keeps them inside it (see module doc)."""
 
     root_dir: str
+    confined: bool = True
+    #: Whether hidden files and folders may be used (the contents manager's ``allow_hidden``).
     allow_hidden: bool = False
 
     @property
@@ -33,13 +39,15 @@ class ServerRoot:
         symlinks leading outside the root, :class:`NotFoundError` (404) when nothing is there.
         """
         real = self._inside(path, field)
-        if not real.exists():
-            raise NotFoundError(
-                f"{field}: no notebook {path!r} in the server's root directory; give its path as "
-                "shown in the file browser."
-            )
-        if not real.is_file() or real.suffix != ".ipynb":
+        if real.suffix != ".ipynb" or (real.exists() and not real.is_file()):
             raise SpecError(field, f"{path!r} is not a notebook (.ipynb file).")
+        if not real.exists():
+            if self.confined:
+                raise NotFoundError(
+                    f"{field}: no notebook {path!r} in the server's root directory; give its "
+                    "path as shown in the file browser."
+                )
+            raise NotFoundError(f"{field}: the notebook {path!r} does not exist ({real}).")
         return real
 
     def resolve_directory(self, path: object, field: str) -> Path:
@@ -51,6 +59,10 @@ class ServerRoot:
         return real
 
     def _inside(self, path: object, field: str) -> Path:
+        if not self.confined:
+            if not isinstance(path, str) or not path.strip() or "\x00" in path:
+                raise SpecError(field, f"expected a path, got {path!r}.")
+            return Path(os.path.realpath(self.real_root / os.path.expanduser(path)))
         rel = self._relative(path, field)
         real = Path(os.path.realpath(self.real_root.joinpath(*rel.parts)))
         if not real.is_relative_to(self.real_root):
@@ -60,8 +72,9 @@ class ServerRoot:
             )
         return real
 
-    def to_server_path(self, path: str | os.PathLike[str] | None) -> str | None:
-        """``path`` relative to the root when inside it, else unchanged (a CLI job's notebook)."""
+    def display(self, path: str | os.PathLike[str] | None) -> str | None:
+        """``path`` relative to the root when inside it, else unchanged (e.g. a notebook the CLI
+        submitted from elsewhere): how paths are shown to users and in REST answers."""
         if path is None:
             return None
         absolute = Path(os.path.realpath(path))

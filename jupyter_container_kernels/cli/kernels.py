@@ -1,8 +1,8 @@
-"""``jupyter container-kernels``: install, list, show, remove, sync, probe (+ batch verbs).
+"""``jupyter container-kernels install | list | show | remove | sync | probe``.
 
-Thin: parse flags, call :mod:`.kernelspecs` / :mod:`.catalog` / :mod:`.probe` /
-:mod:`.batch.cli`, print. Exit codes: 0 success, 1 error (one ``Error: …`` message on stderr, no
-traceback), 2 usage (unknown verb, flag or wrong number of arguments).
+Thin: parse flags, call :mod:`..registry`, print. Container settings given as flags go through
+the spec's own validators (``--gpu yes`` says which values are valid), like kernel.json and the
+REST API.
 """
 
 from __future__ import annotations
@@ -10,117 +10,73 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 
-from jupyter_core.application import JupyterApp
-from traitlets import Bool, Enum, List, TraitError, Unicode
-from traitlets.config import Application
-from traitlets.config.loader import ArgumentError
+from traitlets import Bool, Enum, List
 
-from . import __version__
-from .errors import ContainerKernelError, SpecError
-from .site import SiteConfig, load_site_config
-from .spec import GPU_CHOICES, RUNTIMES
-
-
-def run_reporting_errors(app: Application, work: Callable[[], None]) -> None:
-    """Run a verb's ``work``: an error this package raises, or a file this user cannot read or
-    write, becomes one ``Error: …`` line on stderr and exit status 1 (never a traceback)."""
-    try:
-        work()
-    except ContainerKernelError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        app.exit(1)
-    except OSError as exc:
-        where = f" {exc.filename}:" if exc.filename else ""
-        print(f"Error:{where} {exc.strerror or exc}.", file=sys.stderr)
-        app.exit(1)
-
+from ..errors import SpecError
+from ..site import SiteConfig
+from ..spec import ContainerSpec
+from .base import JSON_FLAG, Text, Verb
 
 SCOPE_FLAGS: dict[str, Any] = {
-    "user": ({"Verb": {"scope": "user"}}, "Your own kernels (jupyter_data_dir()/kernels): the default."),
-    "sys-prefix": ({"Verb": {"scope": "sys-prefix"}}, "This Python environment's kernels (sys.prefix/share/jupyter/kernels)."),
-    "system": ({"Verb": {"scope": "system"}}, "The system kernels (/usr/local/share/jupyter/kernels): for administrators."),
+    "user": ({"ScopedVerb": {"scope": "user"}}, "Your own kernels (jupyter_data_dir()/kernels): the default."),
+    "sys-prefix": ({"ScopedVerb": {"scope": "sys-prefix"}}, "This Python environment's kernels (sys.prefix/share/jupyter/kernels)."),
+    "system": ({"ScopedVerb": {"scope": "system"}}, "The system kernels (/usr/local/share/jupyter/kernels): for administrators."),
 }  # fmt: skip
 
 
-class Verb(JupyterApp):
-    """Shared by the registry verbs: exit codes, site config, scope options."""
-
-    version = __version__
-    classes: ClassVar[list[type]] = [SiteConfig]
-    #: Number of positional arguments: (min, max).
-    positional: ClassVar[tuple[int, int]] = (0, 0)
-    usage_args = ""
+class ScopedVerb(Verb):
+    """A verb that acts on one kernel scope (``--user``, ``--sys-prefix``, ``--system``,
+    ``--prefix``)."""
 
     scope = Enum(("user", "sys-prefix", "prefix", "system"), "user", config=True,
                  help="Where kernels are installed: user, sys-prefix, prefix (with --prefix) or system.")  # fmt: skip
-    prefix = Unicode("", config=True, help="--prefix PREFIX: use PREFIX/share/jupyter/kernels.")
-    json = Bool(False, config=True, help="Print JSON (the REST API's shapes) instead of text.")
-
-    def parse_command_line(self, argv: Any = None) -> None:
-        try:
-            Application.parse_command_line.__wrapped__(self, argv)  # type: ignore[attr-defined]
-        except (ArgumentError, TraitError) as exc:
-            self.usage_error(str(exc))
-        low, high = self.positional
-        if not low <= len(self.extra_args) <= high:
-            want = self.usage_args or "no arguments"
-            self.usage_error(f"expected {want}, got {self.extra_args or 'none'}")
-
-    def usage_error(self, message: str) -> NoReturn:
-        verb = self.name.rsplit("-", 1)[-1]
-        message = message.rstrip(".")
-        print(f"Error: {message}. See `jupyter container-kernels {verb} --help`.", file=sys.stderr)
-        self.exit(2)
-        raise SystemExit(2)  # for type checkers; exit() raises
-
-    def site(self) -> SiteConfig:
-        return load_site_config(parent=self)
+    prefix = Text(config=True, help="--prefix PREFIX: use PREFIX/share/jupyter/kernels.")
 
     def where(self) -> tuple[str, str | None]:
         if self.prefix:
             return "prefix", self.prefix
         return self.scope, None
 
-    #: The verb's work, defined by every subcommand; :meth:`start` reports its errors.
-    run: Callable[[], None]
 
-    def start(self) -> None:
-        run_reporting_errors(self, self.run)
-
-    def emit(self, data: Any) -> None:
-        print(json.dumps(data, indent=1))
-
-
-_JSON_FLAG = {"json": ({"Verb": {"json": True}}, "Print JSON instead of text.")}
 _SPEC_ALIASES = {
     "runtime": "SpecOptions.runtime", "gpu": "SpecOptions.gpu", "python": "SpecOptions.python",
     "bind": "SpecOptions.bind", "module": "SpecOptions.module", "env": "SpecOptions.env",
 }  # fmt: skip
 
 
-class SpecOptions(Verb):
+class SpecOptions(ScopedVerb):
     """Container settings given as flags (install, probe)."""
 
-    runtime = Enum(
-        ("", *RUNTIMES), "", config=True, help="Container runtime (default: the site's)."
-    )
-    gpu = Enum(
-        ("", *GPU_CHOICES),
-        "",
-        config=True,
-        help="GPU access: auto (default), nvidia, rocm or none.",
-    )
-    python = Unicode("", config=True, help="Python inside the image (default python3).")
-    bind = List(Unicode(), config=True, help="--bind SRC[:DST[:ro|rw]], repeatable.")
+    # Checked by the spec (with the list of valid values), not by traitlets.
+    runtime = Text(config=True, help="Container runtime (default: the site's).")
+    gpu = Text(config=True, help="GPU access: auto (default), nvidia, rocm or none.")
+    python = Text(config=True, help="Python inside the image (default python3).")
+    bind = List(Text().tag(flag="bind"), config=True, help="--bind SRC[:DST[:ro|rw]], repeatable.")
     module = List(
-        Unicode(), config=True, help="--module NAME, repeatable: loaded before the runtime starts."
+        Text().tag(flag="module"),
+        config=True,
+        help="--module NAME, repeatable: loaded before the runtime starts.",
     )
     env = List(
-        Unicode(), config=True, help="--env NAME=VALUE, repeatable: set inside the container."
+        Text().tag(flag="env"),
+        config=True,
+        help="--env NAME=VALUE, repeatable: set inside the container.",
     )
+
+    #: Spec fields that come from a flag with a fixed set of values: a bad one is a usage error.
+    CHOICE_FIELDS = ("runtime", "gpu")
+
+    def build_spec(self, site: SiteConfig) -> ContainerSpec:
+        """The spec the flags and IMAGE describe, checked by the spec's own validators (the
+        messages kernel.json and the REST API give)."""
+        try:
+            return site.build_spec(self.spec_data(self.extra_args[0]))
+        except SpecError as exc:
+            if exc.field in self.CHOICE_FIELDS:
+                self.usage_error(str(exc))
+            raise
 
     def spec_data(self, image: str) -> dict[str, Any]:
         data: dict[str, Any] = {"image": image}
@@ -156,17 +112,15 @@ class InstallApp(SpecOptions):
     )
     positional = (1, 1)
     usage_args = "one IMAGE"
-    kernel_name = Unicode(
-        "", config=True, help="Kernel name (default: from the image's file name)."
+    kernel_name = Text(config=True, help="Kernel name (default: from the image's file name).").tag(
+        flag="name"
     )
-    display_name = Unicode(
-        "", config=True, help="Name shown in the launcher (default: NAME (container))."
-    )
+    display_name = Text(config=True, help="Name shown in the launcher (default: NAME (container)).")
     no_probe = Bool(False, config=True, help="Install without probing the image.")
     force = Bool(False, config=True, help="Replace a kernel of the same name.")
     aliases: ClassVar[dict[str, Any]] = {
         **_SPEC_ALIASES, "name": "InstallApp.kernel_name", "display-name": "InstallApp.display_name",
-        "prefix": "Verb.prefix",
+        "prefix": "ScopedVerb.prefix",
     }  # fmt: skip
     flags: ClassVar[dict[str, Any]] = {
         **SCOPE_FLAGS,
@@ -175,13 +129,13 @@ class InstallApp(SpecOptions):
     }
 
     def run(self) -> None:
-        from .kernelspecs import install_kernel
+        from ..registry.kernelspecs import install_kernel
 
         scope, prefix = self.where()
         site = self.site()
         kernel = asyncio.run(
             install_kernel(
-                site.build_spec(self.spec_data(self.extra_args[0])),
+                self.build_spec(site),
                 name=self.kernel_name or None,
                 display_name=self.display_name or None,
                 scope=scope,
@@ -200,12 +154,12 @@ class ListApp(Verb):
 
     name = "jupyter-container-kernels-list"
     description = "List the container kernels Jupyter sees (reads kernel.json files; runs nothing)."
-    flags: ClassVar[dict[str, Any]] = _JSON_FLAG
+    flags: ClassVar[dict[str, Any]] = JSON_FLAG
 
     def run(self) -> None:
-        from .kernelspecs import BrokenKernel, _scan
+        from ..registry.kernelspecs import BrokenKernel, scan_kernels
 
-        found = _scan(self.site())
+        found = scan_kernels(self.site())
         kernels = [k for k in found if not isinstance(k, BrokenKernel)]
         for broken in (k for k in found if isinstance(k, BrokenKernel)):
             print(
@@ -236,10 +190,10 @@ class ShowApp(Verb):
     description = "Show NAME's settings, location and (cached) probe result."
     positional = (1, 1)
     usage_args = "one kernel NAME"
-    flags: ClassVar[dict[str, Any]] = _JSON_FLAG
+    flags: ClassVar[dict[str, Any]] = JSON_FLAG
 
     def run(self) -> None:
-        from .kernelspecs import get_kernel
+        from ..registry.kernelspecs import get_kernel
 
         kernel = get_kernel(self.extra_args[0], self.site())
         if self.json:
@@ -256,7 +210,7 @@ class ShowApp(Verb):
         )
 
 
-class RemoveApp(Verb):
+class RemoveApp(ScopedVerb):
     """Remove a container kernel."""
 
     name = "jupyter-container-kernels-remove"
@@ -264,7 +218,7 @@ class RemoveApp(Verb):
     positional = (1, 1)
     usage_args = "one kernel NAME"
     force = Bool(False, config=True, help="Also remove a catalog-managed kernel.")
-    aliases: ClassVar[dict[str, Any]] = {"prefix": "Verb.prefix"}
+    aliases: ClassVar[dict[str, Any]] = {"prefix": "ScopedVerb.prefix"}
     flags: ClassVar[dict[str, Any]] = {
         **SCOPE_FLAGS,
         "force": ({"RemoveApp": {"force": True}}, "Remove even a kernel a catalog manages."),
@@ -278,7 +232,7 @@ class RemoveApp(Verb):
         )
 
     def run(self) -> None:
-        from .kernelspecs import remove_kernel
+        from ..registry.kernelspecs import remove_kernel
 
         scope, prefix = self.where()
         removed = remove_kernel(
@@ -290,7 +244,7 @@ class RemoveApp(Verb):
         print(f"Removed {removed}")
 
 
-class SyncApp(Verb):
+class SyncApp(ScopedVerb):
     """Make the installed kernels match a catalog file."""
 
     name = "jupyter-container-kernels-sync"
@@ -307,16 +261,16 @@ class SyncApp(Verb):
     probe = Bool(
         False, config=True, help="Probe new and changed images (refuse those without ipykernel)."
     )
-    aliases: ClassVar[dict[str, Any]] = {"prefix": "Verb.prefix"}
+    aliases: ClassVar[dict[str, Any]] = {"prefix": "ScopedVerb.prefix"}
     flags: ClassVar[dict[str, Any]] = {
         **SCOPE_FLAGS,
-        **_JSON_FLAG,
+        **JSON_FLAG,
         "dry-run": ({"SyncApp": {"dry_run": True}}, "Show the changes without making them."),
         "probe": ({"SyncApp": {"probe": True}}, "Probe new and changed images first."),
     }
 
     def run(self) -> None:
-        from .catalog import sync
+        from ..registry.catalog import sync
 
         scope, prefix = self.where()
         changes = asyncio.run(
@@ -353,15 +307,15 @@ class ProbeApp(SpecOptions):
     no_cache = Bool(False, config=True, help="Probe again even if a cached result exists.")
     aliases: ClassVar[dict[str, Any]] = dict(_SPEC_ALIASES)
     flags: ClassVar[dict[str, Any]] = {
-        **_JSON_FLAG,
+        **JSON_FLAG,
         "no-cache": ({"ProbeApp": {"no_cache": True}}, "Ignore the cache."),
     }
 
     def run(self) -> None:
-        from .probe import probe_image
+        from ..registry.probe import probe_image
 
         site = self.site()
-        spec = site.build_spec(self.spec_data(self.extra_args[0]))
+        spec = self.build_spec(site)
         result = asyncio.run(probe_image(spec, site=site, use_cache=not self.no_cache))
         if self.json:
             self.emit(result.to_dict())
@@ -373,67 +327,3 @@ class ProbeApp(SpecOptions):
             )
         if not result.ok:
             self.exit(1)
-
-
-_BATCH = "jupyter_container_kernels.batch.cli."
-
-
-class ContainerKernelsApp(JupyterApp):
-    """``jupyter container-kernels``: the root command; every action is a subcommand."""
-
-    name = "jupyter-container-kernels"
-    version = __version__
-    description = (
-        "Container images as Jupyter kernels on HPC clusters, and notebooks as Slurm jobs."
-    )
-    examples = "jupyter container-kernels install IMAGE --name NAME\njupyter container-kernels list"
-    subcommands: ClassVar[dict[str, Any]] = {
-        "install": (f"{__name__}.InstallApp", InstallApp.description),
-        "list": (f"{__name__}.ListApp", ListApp.description),
-        "show": (f"{__name__}.ShowApp", ShowApp.description),
-        "remove": (f"{__name__}.RemoveApp", RemoveApp.description),
-        "sync": (f"{__name__}.SyncApp", SyncApp.description),
-        "probe": (f"{__name__}.ProbeApp", ProbeApp.description),
-        "export": (f"{_BATCH}ExportApp", "Print the sbatch script that runs a notebook."),
-        "submit": (f"{_BATCH}SubmitApp", "Submit a notebook as a Slurm job."),
-        "jobs": (f"{_BATCH}JobsApp", "List the batch jobs submitted from here."),
-        "cancel": (f"{_BATCH}CancelApp", "Cancel a batch job."),
-    }
-
-    def start(self) -> None:
-        super().start()  # runs the subcommand (and raises NoStart) when one was given
-        verbs = ", ".join(self.subcommands)
-        if self.extra_args:
-            print(
-                f"Error: unknown command {self.extra_args[0]!r}; the commands are: {verbs}.",
-                file=sys.stderr,
-            )
-        else:
-            print(f"Error: give a command: {verbs} (--help for more).", file=sys.stderr)
-        self.exit(2)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console script ``jupyter-container-kernels``."""
-    batch = sys.modules.get(_BATCH.rstrip("."))
-    verbs = (
-        [getattr(batch, n) for n in ("ExportApp", "SubmitApp", "JobsApp", "CancelApp")]
-        if batch
-        else []
-    )
-    for cls in (
-        ContainerKernelsApp,
-        InstallApp,
-        ListApp,
-        ShowApp,
-        RemoveApp,
-        SyncApp,
-        ProbeApp,
-        *verbs,
-    ):
-        cls.clear_instance()  # so main() can run twice in one process (tests)
-    ContainerKernelsApp.launch_instance(argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -24,10 +24,10 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 
-from . import _process
-from .errors import ProcessError
-from .site import SiteConfig, load_site_config
-from .spec import ContainerSpec
+from .. import _process
+from ..errors import ProcessError
+from ..site import SiteConfig, load_site_config
+from ..spec import ContainerSpec
 
 #: Distributions reported in ``packages`` when installed in the image.
 PACKAGES = ("torch", "tensorflow", "jax")
@@ -188,7 +188,7 @@ async def probe_image(
     with the stderr tail when the runtime or the interpreter fails, and
     :class:`~.errors.ProcessTimeoutError`.
     """
-    from .launch import prepare  # launch imports the runtimes; keep `list` imports light
+    from ..launch import prepare  # launch imports the runtimes; keep `list` imports light
 
     if use_cache:
         hit = cached_probe(spec)

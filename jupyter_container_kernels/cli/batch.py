@@ -15,18 +15,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
 from typing import Any, ClassVar
 
-from jupyter_core.application import JupyterApp
-from traitlets import Bool, Enum, List, Unicode
+from traitlets import Enum, List
 
-from .. import __version__
-from ..cli import run_reporting_errors
+from ..batch.resources import FIELDS
+from ..batch.script import MODES, TEMPLATES
+from ..batch.service import BatchService
 from ..errors import ContainerKernelError, SpecError
-from .resources import FIELDS
-from .script import MODES, TEMPLATES
-from .service import BatchService
+from ..site import SiteConfig
+from .base import JSON_FLAG, Text, Verb
 
 
 def _aliases(cls: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -46,57 +44,54 @@ def _aliases(cls: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     return names
 
 
-class _BatchApp(JupyterApp):
-    """Shared by the batch subcommands: a BatchService rooted at the current directory."""
+class _BatchApp(Verb):
+    """Shared by the batch verbs: a BatchService rooted at the current directory."""
 
-    version = __version__
-    classes: ClassVar[list[type]] = [BatchService]
-
-    #: The verb's work, defined by every subcommand; :meth:`start` reports its errors.
-    run: Callable[[], None]
+    classes: ClassVar[list[type]] = [SiteConfig, BatchService]
 
     def service(self) -> BatchService:
         return BatchService(parent=self)
-
-    def start(self) -> None:
-        run_reporting_errors(self, self.run)
 
 
 class _RequestApp(_BatchApp):
     """Options of export and submit: NOTEBOOK, the kernel, resources, parameters, mode."""
 
-    kernel = Unicode("", config=True, help="Container kernel to run (default: the notebook's).")
-    job_name = Unicode("", config=True, help="--job-name: the job's name (default: notebook name).")
-    partition = Unicode("", config=True, help="--partition: partition(s), e.g. gpu.")
-    account = Unicode("", config=True, help="--account to charge.")
-    qos = Unicode("", config=True, help="--qos: quality of service.")
-    reservation = Unicode("", config=True, help="--reservation to run in.")
-    time = Unicode("", config=True, help="--time limit, e.g. 1:30:00 or 2-00:00:00.")
-    nodes = Unicode("", config=True, help="--nodes: node count (or min-max).")
-    ntasks = Unicode("", config=True, help="--ntasks: task count (script mode, mpi template).")
-    cpus_per_task = Unicode("", config=True, help="--cpus-per-task.")
-    mem = Unicode("", config=True, help="--mem per node, e.g. 16G.")
-    gpus = Unicode("", config=True, help="--gpus: GPU count, [type:]count.")
-    gres = Unicode("", config=True, help="--gres: generic resources, e.g. gpu:1.")
-    output_dir = Unicode(
-        "",
+    positional = (1, 1)
+    usage_args = "one NOTEBOOK"
+
+    kernel = Text(config=True, help="Container kernel to run (default: the notebook's).")
+    job_name = Text(config=True, help="--job-name: the job's name (default: notebook name).")
+    partition = Text(config=True, help="--partition: partition(s), e.g. gpu.")
+    account = Text(config=True, help="--account to charge.")
+    qos = Text(config=True, help="--qos: quality of service.")
+    reservation = Text(config=True, help="--reservation to run in.")
+    time = Text(config=True, help="--time limit, e.g. 1:30:00 or 2-00:00:00.")
+    nodes = Text(config=True, help="--nodes: node count (or min-max).")
+    ntasks = Text(config=True, help="--ntasks: task count (script mode, mpi template).")
+    cpus_per_task = Text(config=True, help="--cpus-per-task.")
+    mem = Text(config=True, help="--mem per node, e.g. 16G.")
+    gpus = Text(config=True, help="--gpus: GPU count, [type:]count.")
+    gres = Text(config=True, help="--gres: generic resources, e.g. gpu:1.")
+    output_dir = Text(
         config=True,
         help="Directory for logs, output notebooks and the script (default: "
         "the notebook's directory).",
     )
     parameter = List(
-        Unicode(),
+        Text().tag(flag="p"),
         config=True,
         help="-p NAME=VALUE, repeatable: papermill-style parameter; VALUE is read as JSON when "
         "it parses (1, 0.5, true, [1,2]) and as a string otherwise.",
     )
     sweep = List(
-        Unicode(),
+        Text().tag(flag="sweep"),
         config=True,
         help="--sweep NAME=[v1,v2,...], repeatable: run a job array over every combination.",
     )
     directive = List(
-        Unicode(), config=True, help="--directive OPTION=VALUE: an sbatch option the site allows."
+        Text().tag(flag="directive"),
+        config=True,
+        help="--directive OPTION=VALUE: an sbatch option the site allows.",
     )
     mode = Enum(
         MODES,
@@ -114,8 +109,6 @@ class _RequestApp(_BatchApp):
     )
 
     def request_data(self) -> dict[str, Any]:
-        if len(self.extra_args) != 1:
-            raise SpecError("NOTEBOOK", f"give exactly one notebook path, got {self.extra_args}.")
         resources: dict[str, Any] = {k: getattr(self, k) for k in FIELDS if getattr(self, k)}
         for item in self.directive:
             name, value = _pair("--directive", item)
@@ -148,7 +141,7 @@ class ExportApp(_RequestApp):
     examples = (
         "jupyter container-kernels export analysis.ipynb --kernel pytorch --gres gpu:1 -o job.sh"
     )
-    output = Unicode("", config=True, help="Write the script to this file (default: stdout).")
+    output = Text(config=True, help="Write the script to this file (default: stdout).")
     aliases = _aliases("ExportApp", {"o": "ExportApp.output", "output": "ExportApp.output"})
 
     def run(self) -> None:
@@ -186,10 +179,7 @@ class JobsApp(_BatchApp):
 
     name = "jupyter-container-kernels-jobs"
     description = "List the batch jobs submitted from here (state asked from Slurm once)."
-    json = Bool(False, config=True, help="Print the jobs as JSON (the REST Job shape).")
-    flags: ClassVar[dict[str, Any]] = {
-        "json": ({"JobsApp": {"json": True}}, "Print JSON instead of a table.")
-    }
+    flags: ClassVar[dict[str, Any]] = JSON_FLAG
 
     def run(self) -> None:
         service = self.service()
@@ -217,11 +207,10 @@ class CancelApp(_BatchApp):
 
     name = "jupyter-container-kernels-cancel"
     description = "Cancel the batch job ID (pending or running)."
+    positional = (1, 1)
+    usage_args = "one job ID"
 
     def run(self) -> None:
-        if len(self.extra_args) != 1:
-            print("Error: give exactly one job id.", file=sys.stderr)
-            self.exit(2)
         record = asyncio.run(self.service().cancel(self.extra_args[0]))
         print(f"{record.id} {record.state}")
 

@@ -17,14 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import PolicyError, SpecError
-from .site import SiteConfig
-from .spec import ContainerSpec
+from ..errors import PolicyError, SpecError
+from ..site import SiteConfig
+from ..spec import ContainerSpec
 
 PROVISIONER_NAME = "container-provisioner"
 #: Version of ``metadata.container_kernels`` (the marker of kernels this package wrote).
 METADATA_VERSION = 1
-RESOURCES = Path(__file__).parent / "resources"
+RESOURCES = Path(__file__).parent.parent / "resources"
 
 
 def kernel_json(

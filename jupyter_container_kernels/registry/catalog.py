@@ -41,8 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConflictError, ContainerKernelError, ImageError, SpecError
-from .kernelspec_files import (
+from ..errors import ConflictError, ContainerKernelError, ImageError, SpecError
+from ..site import SiteConfig, load_site_config
+from ..spec import ContainerSpec
+from .files import (
     check_writable,
     kernel_files,
     kernel_json,
@@ -50,8 +52,6 @@ from .kernelspec_files import (
     write_kernel_dir,
 )
 from .kernelspecs import check_name, kernels_dir
-from .site import SiteConfig, load_site_config
-from .spec import ContainerSpec
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,0 +1,179 @@
+"""A submit request becomes files on disk: the sbatch script and the files it refers to.
+
+:func:`prepare_job` renders everything without touching the disk (so ``preview`` and ``export``
+share it with ``submit``); :func:`write_files` creates the output directory and writes them.
+Slurm does not create the ``--output`` directory, and a job fails without it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..errors import SpecError
+from ..runtimes import get_runtime
+from ..site import SiteConfig
+from ..spec import Bind, ContainerSpec
+from .parameters import expand, inject
+from .request import SubmitRequest
+from .script import JobScript, notebook_to_python, render, safe_stem
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """What :meth:`BatchService.submit` writes and submits."""
+
+    script: JobScript
+    script_path: str
+    files: dict[str, str]
+    tasks: list[dict[str, Any]]
+    text: str
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What every job of one service shares: the site, the executor and the Slurm tools."""
+
+    site: SiteConfig
+    executor_python: str
+    srun: str
+    scontrol: str
+    torchrun_port: int
+
+
+def read_notebook(path: str, given: str) -> Any:
+    """The notebook at ``path`` (``given`` is how the user wrote it, for the message)."""
+    try:
+        return nbformat.read(path, as_version=4)
+    except (OSError, ValueError) as exc:
+        raise SpecError("notebook", f"{given!r} is not a readable notebook: {exc}") from exc
+
+
+def prepare_job(
+    request: SubmitRequest,
+    settings: JobSettings,
+    *,
+    nb: Any,
+    notebook: str,
+    output_dir: str,
+    kernel: str,
+    spec: ContainerSpec,
+    stamp: str | None = None,
+) -> PreparedJob:
+    """Render the script of ``request`` for ``notebook`` (real path, already read as ``nb``)
+    run by ``kernel`` (``spec`` with the site's policy applied); nothing is written."""
+    stem = safe_stem(Path(notebook).stem)
+    stamp = stamp or _stamp()
+    base = os.path.join(output_dir, f"{stem}-{stamp}")
+    tasks = expand(request.parameters, request.sweep)
+    array_size = len(tasks) if request.sweep else None
+    resources = request.resources
+    if resources.job_name is None:
+        resources = replace(resources, job_name=_job_name(stem))
+
+    files: dict[str, str] = {}
+    parameters_file = None
+    python_scripts: tuple[str, ...] = ()
+    extra_binds: tuple[Bind, ...] = ()
+    module_init = runtime_exe = None
+    if request.mode == "notebook":
+        if request.parameters or request.sweep:
+            parameters_file = f"{base}.params.json"
+            files[parameters_file] = json.dumps({"tasks": tasks}, indent=1) + "\n"
+    else:
+        names = (
+            [f"{base}.py"]
+            if array_size is None
+            else [f"{base}.task{i}.py" for i in range(array_size)]
+        )
+        for name, params in zip(names, tasks, strict=True):
+            files[name] = notebook_to_python(inject(nb, params), source=notebook)
+        python_scripts = tuple(names)
+        extra_binds = _visible(spec, output_dir)
+        runtime_exe = settings.site.runtime_paths.get(spec.runtime) or ""
+        if spec.modules:
+            from ..modules import find_module_init
+
+            module_init = find_module_init(site=settings.site)
+    job = JobScript(
+        spec=spec,
+        kernel=kernel,
+        notebook=notebook,
+        output_dir=output_dir,
+        stem=stem,
+        resources=resources,
+        mode=request.mode,
+        array_size=array_size,
+        parameters_file=parameters_file,
+        python_scripts=python_scripts,
+        template=request.template,
+        executor_python=settings.executor_python,
+        runtime_executable=runtime_exe or "",
+        srun=settings.srun,
+        scontrol=settings.scontrol,
+        module_init=module_init,
+        gpu=None if settings.site.node_gpu == "auto" else settings.site.node_gpu,
+        extra_binds=extra_binds,
+        passthrough=tuple(settings.site.env_passthrough),
+        torchrun_port=settings.torchrun_port,
+    )
+    text = render(job)
+    script_path = f"{base}.sbatch"
+    return PreparedJob(job, script_path, {**files, script_path: text}, tasks, text)
+
+
+def write_files(prepared: PreparedJob, *, include_script: bool = True) -> None:
+    """Create the output directory and write the script and the files it refers to."""
+    directory = prepared.script.output_dir
+    try:
+        os.makedirs(directory, exist_ok=True)
+        for path, text in prepared.files.items():
+            if include_script or path != prepared.script_path:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
+    except OSError as exc:
+        raise SpecError(
+            "output_dir",
+            f"cannot write into {directory!r}: {exc.strerror}; choose a "
+            "directory you can write to.",
+        ) from exc
+
+
+def _visible(spec: ContainerSpec, directory: str) -> tuple[Bind, ...]:
+    """Binds that make ``directory`` (the converted scripts) visible at the same path inside."""
+    runtime = get_runtime(spec.runtime)
+    inside = [b.src for b in spec.binds if b.src == b.dst] + list(runtime.always_shared)
+    if any(Path(directory).is_relative_to(p) for p in inside):
+        return ()
+    if not runtime.creates_bind_destinations:
+        raise SpecError(
+            "output_dir",
+            f"{directory} is not visible inside the {runtime.name} container, which binds only "
+            f"onto directories that exist in the image; choose an output directory under "
+            f"{', '.join(inside) or '/tmp'} or give the kernel a bind for it.",
+        )
+    try:
+        return (Bind.parse(directory, "output_dir"),)
+    except SpecError:
+        raise SpecError(
+            "output_dir",
+            f"{directory!r} cannot be bound into the container (':' or ',' in the "
+            "path); choose another output directory.",
+        ) from None
+
+
+def _job_name(stem: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.+\-]", "_", stem).lstrip(".+-") or "notebook"
+    return name[:128]
+
+
+def _stamp() -> str:
+    return _dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
