@@ -11,3 +11,6 @@ export namespace CommandIDs {
   /** Show the "Batch jobs" side panel. */
   export const openJobs = 'container-kernels:open-jobs';
 }
+
+/** The translation domain of this extension's strings (`translator.load(TRANSLATION_DOMAIN)`). */
+export const TRANSLATION_DOMAIN = 'jupyter_container_kernels';

@@ -77,7 +77,10 @@ export function errorFromResponse(status: number, body: string, endpoint: string
   if (message !== null) {
     return new APIError(message, status, endpoint);
   }
-  const text = body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  const text = body
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   const excerpt = text.length > 200 ? `${text.slice(0, 200)}…` : text;
   return new APIError(
     `The server answered ${status} to ${endpoint}${excerpt ? `: ${excerpt}` : ' with no message'}.`,

@@ -1,155 +1,81 @@
 /**
- * The REST shapes of the `container-kernels/` server extension (see the package's openapi.yaml).
+ * The REST shapes of the `container-kernels/` server extension, by the names the code uses.
  *
- * Only types: this module is safe to import from the pure logic modules and their unit tests.
+ * Every shape comes from `schema.ts`, generated from the server's openapi.yaml
+ * (`jlpm generate:types`; `jlpm check:types` fails when it is out of date), so the frontend
+ * holds no hand-written copy of a server contract.
  */
+import type { components, operations } from './schema';
+import { terminalJobStateValues } from './schema';
+
+type Schemas = components['schemas'];
+type JSONBody<T> = T extends { content: { 'application/json': infer B } } ? B : never;
 
 /** Where a kernelspec is installed. Only `user` kernels can be removed from the UI. */
-export type KernelScope = 'user' | 'sys-prefix' | 'prefix' | 'system';
+export type KernelScope = Schemas['Kernel']['scope'];
 
 /** Which accelerator a kernel asks for; `auto` follows the node it runs on. */
-export type GpuChoice = 'auto' | 'nvidia' | 'rocm' | 'none';
+export type GpuChoice = NonNullable<Schemas['Spec']['gpu']>;
 
 /** `ContainerSpec.to_dict()`: how to run Python in one image (defaults left out). */
-export interface ISpec {
-  image: string;
-  runtime?: string;
-  gpu?: GpuChoice;
-  binds?: string[];
-  modules?: string[];
-  env?: Record<string, string>;
-  cleanenv?: boolean;
-  python?: string;
-  workdir?: string;
-  runtime_args?: string[];
-}
+export type ISpec = Schemas['Spec'];
 
 /** What a one-shot run of the image found (`POST images/probe`). */
-export interface IProbe {
-  ok: boolean;
-  message: string;
-  python_version: string | null;
-  ipykernel_version: string | null;
-  platform: string | null;
-  packages: Record<string, string>;
-  cached: boolean;
-}
+export type IProbe = Schemas['Probe'];
 
 /** One container kernel (`GET kernels`). */
-export interface IKernel {
-  name: string;
-  display_name: string;
-  scope: KernelScope;
-  editable: boolean;
-  managed: boolean;
-  resource_dir: string;
-  spec: ISpec;
-  image_present: boolean;
-  probe: IProbe | null;
-}
+export type IKernel = Schemas['Kernel'];
 
 /** `POST kernels`. */
-export interface IRegisterRequest {
-  name?: string;
-  display_name: string;
-  spec: ISpec;
-  probe?: boolean;
-}
-
-export interface IRuntimeInfo {
-  name: string;
-  executable: string | null;
-  found: boolean;
-}
-
-export interface IPartition {
-  name: string;
-  default: boolean;
-  state: string;
-  gres: string | null;
-}
+export type IRegisterRequest = Schemas['RegisterRequest'];
 
 /** `GET environment`: what this server can run, used to fill the forms. */
-export interface IEnvironment {
-  runtimes: IRuntimeInfo[];
-  gpu: 'nvidia' | 'rocm' | 'none';
-  module_system: 'lmod' | 'environment-modules' | null;
-  slurm: {
-    available: boolean;
-    message: string | null;
-    partitions: IPartition[];
-  };
-  defaults: {
-    runtime: string;
-    binds: string[];
-    modules: string[];
-    cleanenv: boolean;
-    allowed_image_roots: string[];
-  };
-}
+export type IEnvironment = Schemas['Environment'];
+
+export type IRuntimeInfo = IEnvironment['runtimes'][number];
+
+export type IPartition = IEnvironment['slurm']['partitions'][number];
 
 /** Slurm resources of a batch job; every field is optional (the cluster's defaults apply). */
-export interface IResources {
-  partition?: string;
-  time?: string;
-  nodes?: number;
-  ntasks?: number;
-  cpus_per_task?: number;
-  mem?: string;
-  gpus?: number;
-  gres?: string;
-  account?: string;
-  qos?: string;
-  reservation?: string;
-  job_name?: string;
-}
+export type IResources = Schemas['Resources'];
 
 /** A JSON value a notebook parameter can take. */
-export type ParameterValue =
-  | string
-  | number
-  | boolean
-  | null
-  | ParameterValue[]
-  | { [key: string]: ParameterValue };
+export type ParameterValue = Schemas['ParameterValue'];
 
 /** `POST batch/preview` and `POST jobs`. */
-export interface ISubmitRequest {
-  notebook: string;
-  kernel?: string;
-  resources?: IResources;
-  parameters?: Record<string, ParameterValue>;
-  sweep?: Record<string, ParameterValue[]>;
-  mode?: 'notebook' | 'script';
-}
+export type ISubmitRequest = Schemas['SubmitRequest'];
 
-export interface IPreview {
-  script: string;
-}
+/** `POST batch/preview`. */
+export type IPreview = JSONBody<operations['previewBatchScript']['responses'][200]>;
+
+/** `POST batch/parameters`: the notebook's `parameters` cell as the server reads it. */
+export type IParametersCell = Schemas['ParametersCell'];
+
+/** One `name = literal` statement of the parameters cell. */
+export type IParameter = Schemas['Parameter'];
+
+/** A statement of the parameters cell that is not a parameter (it runs as written). */
+export type ISkippedLine = Schemas['SkippedLine'];
+
+/** `POST batch/values`: the texts typed into parameter and sweep fields … */
+export type IValuesRequest = NonNullable<
+  JSONBody<NonNullable<operations['readParameterValues']['requestBody']>>
+>;
+
+/** … and the `parameters` and `sweep` of a submit request they mean. */
+export type IValuesResponse = JSONBody<operations['readParameterValues']['responses'][200]>;
+
+/** The state of a job or array task, as the server reports it. */
+export type JobState = Schemas['JobState'];
+
+/** A state after which a job never changes again. */
+export type TerminalJobState = Schemas['TerminalJobState'];
+
+/** The terminal states (the server's `TERMINAL`), from openapi.yaml. */
+export const TERMINAL_JOB_STATES: readonly TerminalJobState[] = terminalJobStateValues;
 
 /** One task of a job array (a sweep). */
-export interface IJobTask {
-  index: number;
-  state: string;
-  exit_code: number | null;
-  output_notebook: string | null;
-}
+export type IJobTask = Schemas['JobTask'];
 
-/** A batch job (`GET jobs`, `GET jobs/{id}` adds `log_tail`). */
-export interface IJob {
-  id: string;
-  name: string;
-  state: string;
-  reason: string | null;
-  exit_code: number | null;
-  submitted: string | null;
-  started: string | null;
-  ended: string | null;
-  notebook: string;
-  kernel: string;
-  output_notebooks: string[];
-  log_path: string | null;
-  array_size: number | null;
-  tasks: IJobTask[];
-  log_tail?: string;
-}
+/** A batch job (`GET jobs`); `GET jobs/{id}` adds `log_tail`. */
+export type IJob = Schemas['Job'] & { log_tail?: string };

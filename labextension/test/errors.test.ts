@@ -38,7 +38,11 @@ describe('errorFromResponse', () => {
   });
 
   it('says which commands fix a missing server extension', () => {
-    for (const body of ['<html><title>404 : Not Found</title></html>', '', '{"message": "Not Found", "reason": null}']) {
+    for (const body of [
+      '<html><title>404 : Not Found</title></html>',
+      '',
+      '{"message": "Not Found", "reason": null}'
+    ]) {
       const error = errorFromResponse(404, body, 'kernels');
       assert.ok(error instanceof ServerExtensionMissingError, body);
       for (const command of FIX_COMMANDS) {
@@ -52,7 +56,10 @@ describe('errorFromResponse', () => {
   it('falls back to the status and the text of a non-JSON body', () => {
     const error = errorFromResponse(502, '<html><body><h1>Bad gateway</h1></body></html>', 'jobs');
     assert.equal(error.message, 'The server answered 502 to jobs: Bad gateway.');
-    assert.equal(errorFromResponse(500, '', 'jobs').message, 'The server answered 500 to jobs with no message.');
+    assert.equal(
+      errorFromResponse(500, '', 'jobs').message,
+      'The server answered 500 to jobs with no message.'
+    );
   });
 });
 

@@ -14,6 +14,7 @@ import {
   taskSummary
 } from '../src/jobs/format';
 import type { IJob } from '../src/types';
+import { TERMINAL_JOB_STATES } from '../src/types';
 
 function job(changes: Partial<IJob>): IJob {
   return {
@@ -37,11 +38,51 @@ function job(changes: Partial<IJob>): IJob {
 
 describe('states', () => {
   it('knows which states are final', () => {
-    for (const state of ['COMPLETED', 'FAILED', 'CANCELLED by 0', 'TIMEOUT', 'OUT_OF_MEMORY', 'NODE_FAIL']) {
+    for (const state of [
+      'COMPLETED',
+      'FAILED',
+      'CANCELLED by 0',
+      'TIMEOUT',
+      'OUT_OF_MEMORY',
+      'NODE_FAIL'
+    ]) {
       assert.ok(isTerminal(state), state);
     }
-    for (const state of ['PENDING', 'RUNNING', 'COMPLETING', 'CONFIGURING', 'SUSPENDED']) {
+    for (const state of [
+      'PENDING',
+      'RUNNING',
+      'COMPLETING',
+      'CONFIGURING',
+      'SUSPENDED',
+      'REQUEUED'
+    ]) {
       assert.ok(!isTerminal(state), state);
+    }
+  });
+
+  it('takes UNKNOWN (a job Slurm forgot) as final: no Cancel button, no log polling', () => {
+    assert.ok(isTerminal('UNKNOWN'));
+    assert.ok(isTerminal(''));
+    assert.equal(stateKind('UNKNOWN'), 'error');
+  });
+
+  it('takes its final states from the server’s contract', () => {
+    assert.deepEqual([...TERMINAL_JOB_STATES].sort(), [
+      'BOOT_FAIL',
+      'CANCELLED',
+      'COMPLETED',
+      'DEADLINE',
+      'FAILED',
+      'NODE_FAIL',
+      'OUT_OF_MEMORY',
+      'PREEMPTED',
+      'REVOKED',
+      'SPECIAL_EXIT',
+      'TIMEOUT',
+      'UNKNOWN'
+    ]);
+    for (const state of TERMINAL_JOB_STATES) {
+      assert.ok(isTerminal(state), state);
     }
   });
 
@@ -49,7 +90,7 @@ describe('states', () => {
     assert.equal(stateLabel(job({ state: 'PENDING', reason: 'Resources' })), 'PENDING (Resources)');
     assert.equal(stateLabel(job({ state: 'RUNNING', reason: 'None' })), 'RUNNING');
     assert.equal(stateLabel(job({ state: 'COMPLETED', reason: 'x' })), 'COMPLETED');
-    assert.equal(stateLabel(job({ state: 'CANCELLED by 0', reason: null })), 'CANCELLED');
+    assert.equal(stateLabel({ state: 'CANCELLED by 0', reason: null }), 'CANCELLED');
   });
 
   it('maps states to the colour kinds', () => {

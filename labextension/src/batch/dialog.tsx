@@ -2,13 +2,25 @@
  * The body of the "Submit as batch job" dialog: kernel, Slurm resources, parameters, sweep, and a
  * live preview of the exact sbatch script the server would submit.
  */
+import type { TranslationBundle } from '@jupyterlab/translation';
 import { HTMLSelect, ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 import { describeError } from '../errors';
 import { sendJSON } from '../request';
-import type { IEnvironment, IKernel, IPreview } from '../types';
-import { BuildResult, buildSubmitRequest, IBatchForm } from './form';
-import type { ISkippedLine } from './parameters';
+import type {
+  IEnvironment,
+  IKernel,
+  IPreview,
+  ISkippedLine,
+  IValuesRequest,
+  IValuesResponse
+} from '../types';
+import { buildSubmitRequest, IBatchForm } from './form';
+
+/** What the typed parameter and sweep fields mean, as the server reads them. */
+export function readValues(texts: IValuesRequest): Promise<IValuesResponse> {
+  return sendJSON<IValuesResponse>('batch/values', 'POST', texts);
+}
 
 /** What the dialog shows besides the form itself. */
 export interface IBatchContext {
@@ -22,6 +34,8 @@ export interface IBatchContext {
   kernelsError: string | null;
   /** Whether the notebook has a cell tagged `parameters`. */
   hasParametersCell: boolean;
+  /** Why the server could not read the parameters cell, or null. */
+  parametersError: string | null;
   skipped: ISkippedLine[];
 }
 
@@ -34,18 +48,29 @@ function usePreview(form: IBatchForm): { script: string | null; error: string | 
   });
   const key = JSON.stringify(form);
   React.useEffect(() => {
-    const built = buildSubmitRequest(form);
-    if (!built.ok) {
-      setState({ script: null, error: built.errors.join('\n') });
-      return;
-    }
     let current = true;
-    const timer = window.setTimeout(() => {
-      sendJSON<IPreview>('batch/preview', 'POST', built.request).then(
-        preview => current && setState({ script: preview.script, error: null }),
-        error => current && setState({ script: null, error: describeError(error) })
-      );
-    }, PREVIEW_DELAY_MS);
+    const render = async () => {
+      const built = await buildSubmitRequest(form, readValues);
+      if (!current) {
+        return;
+      }
+      if (!built.ok) {
+        setState({ script: null, error: built.errors.join('\n') });
+        return;
+      }
+      try {
+        const preview = await sendJSON<IPreview>('batch/preview', 'POST', built.request);
+        if (current) {
+          setState({ script: preview.script, error: null });
+        }
+      } catch (error) {
+        if (current) {
+          setState({ script: null, error: describeError(error) });
+        }
+      }
+    };
+    // Typing debounces both requests (values, then preview).
+    const timer = window.setTimeout(() => void render(), PREVIEW_DELAY_MS);
     return () => {
       current = false;
       window.clearTimeout(timer);
@@ -57,9 +82,10 @@ function usePreview(form: IBatchForm): { script: string | null; error: string | 
 function BatchFormView(props: {
   context: IBatchContext;
   initial: IBatchForm;
+  trans: TranslationBundle;
   onChange: (form: IBatchForm) => void;
 }): JSX.Element {
-  const { context, onChange } = props;
+  const { context, trans, onChange } = props;
   const [form, setForm] = React.useState(props.initial);
   const update = (changes: Partial<IBatchForm>) =>
     setForm(current => {
@@ -71,19 +97,28 @@ function BatchFormView(props: {
 
   const kernelOptions = context.kernels.map(k => ({ value: k.name, label: k.display_name }));
   if (form.kernel && !context.kernels.some(k => k.name === form.kernel)) {
-    const note = context.kernelsError ? '' : ' (not a container kernel)';
-    kernelOptions.unshift({ value: form.kernel, label: `${form.kernel}${note}` });
+    kernelOptions.unshift({
+      value: form.kernel,
+      label: context.kernelsError
+        ? form.kernel
+        : trans.__('%1 (not a container kernel)', form.kernel)
+    });
   }
   const slurm = context.environment?.slurm;
   const partitionOptions = [
-    { value: '', label: 'cluster default' },
+    { value: '', label: trans.__('cluster default') },
     ...(slurm?.partitions ?? []).map(p => ({
       value: p.name,
-      label: `${p.name}${p.default ? ' (default)' : ''} · ${p.state}${p.gres ? ` · ${p.gres}` : ''}`
+      label:
+        `${p.default ? trans.__('%1 (default)', p.name) : p.name} · ${p.state}` +
+        (p.gres ? ` · ${p.gres}` : '')
     }))
   ];
   if (form.partition && !partitionOptions.some(o => o.value === form.partition)) {
-    partitionOptions.push({ value: form.partition, label: `${form.partition} (from settings)` });
+    partitionOptions.push({
+      value: form.partition,
+      label: trans.__('%1 (from settings)', form.partition)
+    });
   }
   const text = (
     label: string,
@@ -106,9 +141,9 @@ function BatchFormView(props: {
   );
   return (
     <div className="jck-Form jck-BatchForm" data-testid="jck-batch-dialog">
-      <div className="jck-Muted">Notebook: {form.notebook}</div>
+      <div className="jck-Muted">{trans.__('Notebook: %1', form.notebook)}</div>
       <label>
-        Kernel
+        {trans.__('Kernel')}
         <HTMLSelect
           value={form.kernel}
           options={kernelOptions}
@@ -118,16 +153,16 @@ function BatchFormView(props: {
         {context.kernelsError && <div className="jck-Error">{context.kernelsError}</div>}
       </label>
       <fieldset>
-        <legend>Resources</legend>
+        <legend>{trans.__('Resources')}</legend>
         {context.environmentError && <div className="jck-Error">{context.environmentError}</div>}
         {slurm && !slurm.available && (
           <div className="jck-Error" data-testid="jck-batch-slurm">
-            Slurm is not available: {slurm.message ?? 'no message'}
+            {trans.__('Slurm is not available: %1', slurm.message ?? trans.__('no message'))}
           </div>
         )}
         <div className="jck-Grid">
           <label>
-            Partition
+            {trans.__('Partition')}
             <HTMLSelect
               value={form.partition}
               options={partitionOptions}
@@ -135,23 +170,30 @@ function BatchFormView(props: {
               data-testid="jck-batch-partition"
             />
           </label>
-          {text('Time limit', 'time', 'HH:MM:SS or D-HH:MM:SS')}
-          {text('CPUs', 'cpus', 'default', 'number')}
-          {text('Memory', 'mem', 'e.g. 16G')}
-          {text('GPUs', 'gpus', '0', 'number')}
-          {text('Account', 'account', 'default')}
+          {text(trans.__('Time limit'), 'time', trans.__('HH:MM:SS or D-HH:MM:SS'))}
+          {text(trans.__('CPUs'), 'cpus', trans.__('default'), 'number')}
+          {text(trans.__('Memory'), 'mem', trans.__('e.g. 16G'))}
+          {text(trans.__('GPUs'), 'gpus', '0', 'number')}
+          {text(trans.__('Account'), 'account', trans.__('default'))}
         </div>
       </fieldset>
       <fieldset>
-        <legend>Parameters</legend>
-        {!context.hasParametersCell && (
+        <legend>{trans.__('Parameters')}</legend>
+        {context.parametersError && <div className="jck-Error">{context.parametersError}</div>}
+        {!context.hasParametersCell && !context.parametersError && (
           <div className="jck-Hint">
-            This notebook has no cell tagged <code>parameters</code>; tag one to pass values to
-            the job.
+            {trans.__(
+              'This notebook has no cell tagged “parameters”; tag one to pass values to the job.'
+            )}
           </div>
         )}
         {form.defaults.map(param => (
-          <label key={param.name} className="jck-Param" data-testid="jck-batch-param" data-name={param.name}>
+          <label
+            key={param.name}
+            className="jck-Param"
+            data-testid="jck-batch-param"
+            data-name={param.name}
+          >
             <span>
               {param.name}
               {param.annotation && <span className="jck-Muted">: {param.annotation}</span>}
@@ -166,9 +208,15 @@ function BatchFormView(props: {
           </label>
         ))}
         {context.skipped.length > 0 && (
-          <div className="jck-Hint" title={context.skipped.map(s => `${s.line}: ${s.text} — ${s.reason}`).join('\n')}>
-            {context.skipped.length} line(s) of the parameters cell are not{' '}
-            <code>name = value</code> literals and run as written.
+          <div
+            className="jck-Hint"
+            title={context.skipped.map(s => `${s.line}: ${s.text} — ${s.reason}`).join('\n')}
+          >
+            {trans._n(
+              '%1 statement of the parameters cell is not a “name = value” literal and runs as written.',
+              '%1 statements of the parameters cell are not “name = value” literals and run as written.',
+              context.skipped.length
+            )}
           </div>
         )}
         {form.defaults.length > 0 && (
@@ -180,7 +228,7 @@ function BatchFormView(props: {
                 onChange={e => update({ sweepEnabled: e.target.checked })}
                 data-testid="jck-batch-sweep"
               />
-              Sweep one parameter (one job-array task per value)
+              {trans.__('Sweep one parameter (one job-array task per value)')}
             </label>
             {form.sweepEnabled && (
               <div className="jck-Row">
@@ -203,14 +251,14 @@ function BatchFormView(props: {
         )}
       </fieldset>
       <fieldset>
-        <legend>sbatch script</legend>
+        <legend>{trans.__('sbatch script')}</legend>
         {preview.error ? (
           <div className="jck-Error" role="alert" data-testid="jck-batch-error">
             {preview.error}
           </div>
         ) : (
           <pre className="jck-Script" data-testid="jck-batch-preview">
-            {preview.script ?? 'Rendering…'}
+            {preview.script ?? trans.__('Rendering…')}
           </pre>
         )}
       </fieldset>
@@ -218,11 +266,12 @@ function BatchFormView(props: {
   );
 }
 
-/** The dialog body; `getValue()` is the request the form describes (or why it is invalid). */
+/** The dialog body; `getValue()` is the form as the user left it. */
 export class BatchDialogBody extends ReactWidget {
   constructor(
     private readonly context: IBatchContext,
-    initial: IBatchForm
+    initial: IBatchForm,
+    private readonly trans: TranslationBundle
   ) {
     super();
     this.form = initial;
@@ -232,8 +281,8 @@ export class BatchDialogBody extends ReactWidget {
   /** The form as last edited (to reopen the dialog after an error). */
   form: IBatchForm;
 
-  getValue(): BuildResult {
-    return buildSubmitRequest(this.form);
+  getValue(): IBatchForm {
+    return this.form;
   }
 
   render(): JSX.Element {
@@ -241,6 +290,7 @@ export class BatchDialogBody extends ReactWidget {
       <BatchFormView
         context={this.context}
         initial={this.form}
+        trans={this.trans}
         onChange={form => {
           this.form = form;
         }}

@@ -2,13 +2,18 @@
  * The batch dialog's form state and its mapping to a `SubmitRequest`.
  *
  * Pure (no JupyterLab imports) so it is unit-tested with node's test runner. The server
- * validates everything again (the same resource patterns as the CLI); the frontend only turns
- * text fields into typed values and says which field is wrong before a request is sent.
+ * validates everything again (the same resource patterns as the CLI). What a parameter or
+ * sweep field means is the server's to say (`POST batch/values`, the same Python reader as the
+ * notebook's parameters cell): the frontend parses no Python literals.
  */
-import type { IPartition, IResources, ISubmitRequest, ParameterValue } from '../types';
-import { valueFromInput } from './literal';
-import type { IParameter } from './parameters';
-import { parseSweepValues } from './sweep';
+import type {
+  IParameter,
+  IPartition,
+  IResources,
+  ISubmitRequest,
+  IValuesRequest,
+  IValuesResponse
+} from '../types';
 
 /** Defaults from the settings registry (`schema/plugin.json`). */
 export interface IBatchDefaults {
@@ -38,8 +43,7 @@ export interface IBatchForm {
 }
 
 export type BuildResult =
-  | { ok: true; request: ISubmitRequest }
-  | { ok: false; errors: string[]; request: null };
+  { ok: true; request: ISubmitRequest } | { ok: false; errors: string[]; request: null };
 
 /** The initial form for `notebook`, filled from its parameters, settings and the partitions. */
 export function initialForm(options: {
@@ -113,54 +117,77 @@ export function buildResources(form: IBatchForm, errors: string[]): IResources {
   return resources;
 }
 
-/**
- * The request the form describes.
- *
- * Only parameters whose field differs from the notebook's own literal are sent (the rest keep
- * the notebook's values); the swept parameter is sent as `sweep`, not as a parameter.
- */
-export function buildSubmitRequest(form: IBatchForm): BuildResult {
-  const errors: string[] = [];
-  const resources = buildResources(form, errors);
+/** Asks the server what the typed parameter and sweep fields mean (`POST batch/values`). */
+export type ReadValues = (texts: IValuesRequest) => Promise<IValuesResponse>;
 
+/**
+ * The texts of the parameter fields the user changed, and of the sweep; local mistakes (no
+ * parameter chosen to sweep) are added to `errors`.
+ *
+ * A field still holding the notebook's own literal is not sent (the job keeps the notebook's
+ * value); the swept parameter is sent as `sweep`, not as a parameter.
+ */
+export function fieldTexts(form: IBatchForm, errors: string[]): IValuesRequest {
+  const texts: IValuesRequest = {};
   const sweepName = form.sweepEnabled ? form.sweepName.trim() : '';
-  let sweep: Record<string, ParameterValue[]> | undefined;
   if (form.sweepEnabled) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(sweepName)) {
+    if (!form.defaults.some(param => param.name === sweepName)) {
       errors.push('Sweep: choose the parameter to sweep.');
     } else {
-      const values = parseSweepValues(form.sweepValues);
-      if (values.ok) {
-        sweep = { [sweepName]: values.values };
-      } else {
-        errors.push(`Sweep over ${sweepName}: ${values.error}.`);
-      }
+      texts.sweep = { [sweepName]: form.sweepValues };
     }
   }
-
-  const parameters: Record<string, ParameterValue> = {};
+  const parameters: Record<string, string> = {};
   for (const param of form.defaults) {
     const text = form.values[param.name] ?? param.literal;
-    if (param.name === sweepName || text.trim() === param.literal) {
-      continue;
-    }
-    const value = valueFromInput(text);
-    if (value.ok) {
-      parameters[param.name] = value.value;
-    } else {
-      errors.push(`Parameter ${param.name}: ${value.error}.`);
+    if (param.name !== sweepName && text.trim() !== param.literal.trim()) {
+      parameters[param.name] = text;
     }
   }
+  if (Object.keys(parameters).length > 0) {
+    texts.parameters = parameters;
+  }
+  return texts;
+}
 
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The request the form describes, or every reason it is not valid yet.
+ *
+ * The server reads the changed parameter fields and the sweep (`readValues`) only when the
+ * rest of the form is valid and there is something to read.
+ */
+export async function buildSubmitRequest(
+  form: IBatchForm,
+  readValues: ReadValues
+): Promise<BuildResult> {
+  const errors: string[] = [];
+  const resources = buildResources(form, errors);
+  const texts = fieldTexts(form, errors);
   if (errors.length > 0) {
     return { ok: false, errors, request: null };
   }
-  const request: ISubmitRequest = { notebook: form.notebook, resources, parameters };
+  let values: IValuesResponse = { parameters: {}, sweep: {} };
+  if (texts.parameters || texts.sweep) {
+    try {
+      values = await readValues(texts);
+    } catch (error) {
+      return { ok: false, errors: [describe(error)], request: null };
+    }
+  }
+  const request: ISubmitRequest = {
+    notebook: form.notebook,
+    resources,
+    parameters: values.parameters
+  };
   if (form.kernel.trim()) {
     request.kernel = form.kernel.trim();
   }
-  if (sweep) {
-    request.sweep = sweep;
+  if (Object.keys(values.sweep).length > 0) {
+    request.sweep = values.sweep;
   }
   return { ok: true, request };
 }

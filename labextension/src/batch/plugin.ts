@@ -8,7 +8,8 @@ import { IDocumentManager } from '@jupyterlab/docmanager';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { CommandIDs } from '../commands';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { CommandIDs, TRANSLATION_DOMAIN } from '../commands';
 import { submitIcon } from '../icons';
 import { IBatchDefaults } from './form';
 import { submitNotebook } from './submit';
@@ -19,15 +20,24 @@ export const batchPlugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: '"Submit as batch job": toolbar button, context menu item and dialog.',
   autoStart: true,
-  optional: [INotebookTracker, IFileBrowserFactory, IDocumentManager, ISettingRegistry, ICommandPalette],
+  optional: [
+    INotebookTracker,
+    IFileBrowserFactory,
+    IDocumentManager,
+    ISettingRegistry,
+    ICommandPalette,
+    ITranslator
+  ],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker | null,
     browsers: IFileBrowserFactory | null,
     docManager: IDocumentManager | null,
     settingRegistry: ISettingRegistry | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
   ) => {
+    const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
     const defaults: IBatchDefaults = { partition: '', account: '', time: '01:00:00' };
     if (settingRegistry) {
       const apply = (settings: ISettingRegistry.ISettings) => {
@@ -59,8 +69,8 @@ export const batchPlugin: JupyterFrontEndPlugin<void> = {
     };
 
     app.commands.addCommand(CommandIDs.submitBatch, {
-      label: 'Submit as Batch Job…',
-      caption: 'Run the notebook as a Slurm batch job in its container kernel',
+      label: trans.__('Submit as Batch Job…'),
+      caption: trans.__('Run the notebook as a Slurm batch job in its container kernel'),
       icon: submitIcon,
       isEnabled: args => target(args) !== null,
       execute: async args => {
@@ -77,10 +87,11 @@ export const batchPlugin: JupyterFrontEndPlugin<void> = {
           context,
           contents: app.serviceManager.contents,
           commands: app.commands,
-          defaults: { ...defaults }
+          defaults: { ...defaults },
+          trans
         });
       }
     });
-    palette?.addItem({ command: CommandIDs.submitBatch, category: 'Container Kernels' });
+    palette?.addItem({ command: CommandIDs.submitBatch, category: trans.__('Container Kernels') });
   }
 };

@@ -7,14 +7,14 @@ import { showErrorDialog } from '../components';
 import { PathExt } from '@jupyterlab/coreutils';
 import type { DocumentRegistry } from '@jupyterlab/docregistry';
 import type { Contents } from '@jupyterlab/services';
+import type { TranslationBundle } from '@jupyterlab/translation';
 import type { CommandRegistry } from '@lumino/commands';
 import { CommandIDs } from '../commands';
 import { describeError, ServerExtensionMissingError } from '../errors';
 import { requestAPI, sendJSON } from '../request';
-import type { IEnvironment, IJob, IKernel } from '../types';
-import { BatchDialogBody, IBatchContext } from './dialog';
-import { IBatchDefaults, initialForm } from './form';
-import { findParametersCell, ICellLike, parseParametersCell } from './parameters';
+import type { IEnvironment, IJob, IKernel, IParametersCell } from '../types';
+import { BatchDialogBody, IBatchContext, readValues } from './dialog';
+import { buildSubmitRequest, IBatchDefaults, initialForm } from './form';
 
 export interface ISubmitOptions {
   /** Server-relative path of the notebook. */
@@ -24,19 +24,28 @@ export interface ISubmitOptions {
   contents: Contents.IManager;
   commands: CommandRegistry;
   defaults: IBatchDefaults;
+  trans: TranslationBundle;
 }
 
 /** Save unsaved changes after asking; false when the user cancelled. */
-async function saveFirst(path: string, context: DocumentRegistry.Context | null): Promise<boolean> {
+async function saveFirst(
+  path: string,
+  context: DocumentRegistry.Context | null,
+  trans: TranslationBundle
+): Promise<boolean> {
   if (!context?.model.dirty) {
     return true;
   }
   const answer = await showDialog({
-    title: 'Save changes before submitting?',
-    body:
-      `“${PathExt.basename(path)}” has unsaved changes. The batch job runs the notebook ` +
-      'as saved on disk.',
-    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Save and continue' })]
+    title: trans.__('Save changes before submitting?'),
+    body: trans.__(
+      '“%1” has unsaved changes. The batch job runs the notebook as saved on disk.',
+      PathExt.basename(path)
+    ),
+    buttons: [
+      Dialog.cancelButton({ label: trans.__('Cancel') }),
+      Dialog.okButton({ label: trans.__('Save and continue') })
+    ]
   });
   if (!answer.button.accept) {
     return false;
@@ -47,29 +56,34 @@ async function saveFirst(path: string, context: DocumentRegistry.Context | null)
 
 /** Run the whole flow; resolves with the submitted job, or null when cancelled or failed. */
 export async function submitNotebook(options: ISubmitOptions): Promise<IJob | null> {
-  const { path, commands } = options;
-  if (!(await saveFirst(path, options.context))) {
+  const { path, commands, trans } = options;
+  if (!(await saveFirst(path, options.context, trans))) {
     return null;
   }
-  const [notebook, kernels, environment] = await Promise.allSettled([
+  const [notebook, kernels, environment, parameters] = await Promise.allSettled([
     options.contents.get(path, { type: 'notebook', content: true }),
     requestAPI<{ kernels: IKernel[] }>('kernels'),
-    requestAPI<IEnvironment>('environment')
+    requestAPI<IEnvironment>('environment'),
+    // The server reads the parameters cell (the same reader that injects the values).
+    sendJSON<IParametersCell>('batch/parameters', 'POST', { notebook: path })
   ]);
   if (notebook.status === 'rejected') {
-    await showErrorDialog('Cannot read the notebook', notebook.reason);
+    await showErrorDialog(trans.__('Cannot read the notebook'), notebook.reason, trans);
     return null;
   }
   if (kernels.status === 'rejected' && kernels.reason instanceof ServerExtensionMissingError) {
-    await showErrorDialog('Container kernels server extension missing', kernels.reason);
+    await showErrorDialog(
+      trans.__('Container kernels server extension missing'),
+      kernels.reason,
+      trans
+    );
     return null;
   }
-  const content = notebook.value.content as {
-    cells?: ICellLike[];
-    metadata?: { kernelspec?: { name?: string } };
-  };
-  const cell = findParametersCell(content.cells ?? []);
-  const parsed = cell ? parseParametersCell(cell.source) : { parameters: [], skipped: [] };
+  const content = notebook.value.content as { metadata?: { kernelspec?: { name?: string } } };
+  const parsed: IParametersCell =
+    parameters.status === 'fulfilled'
+      ? parameters.value
+      : { has_parameters_cell: false, parameters: [], skipped: [] };
   const notebookKernel = content.metadata?.kernelspec?.name ?? '';
   // Without the list the notebook's own kernel can still be submitted; the dialog says why.
   const containerKernels = kernels.status === 'fulfilled' ? kernels.value.kernels : [];
@@ -77,10 +91,10 @@ export async function submitNotebook(options: ISubmitOptions): Promise<IJob | nu
     notebookKernel,
     kernels: containerKernels,
     environment: environment.status === 'fulfilled' ? environment.value : null,
-    environmentError:
-      environment.status === 'rejected' ? describeError(environment.reason) : null,
+    environmentError: environment.status === 'rejected' ? describeError(environment.reason) : null,
     kernelsError: kernels.status === 'rejected' ? describeError(kernels.reason) : null,
-    hasParametersCell: cell !== null,
+    hasParametersCell: parsed.has_parameters_cell,
+    parametersError: parameters.status === 'rejected' ? describeError(parameters.reason) : null,
     skipped: parsed.skipped
   };
   let form = initialForm({
@@ -93,40 +107,46 @@ export async function submitNotebook(options: ISubmitOptions): Promise<IJob | nu
 
   // Invalid input or a refused submit reopens the dialog with what the user typed.
   for (;;) {
-    const body = new BatchDialogBody(context, form);
+    const body = new BatchDialogBody(context, form, trans);
     const result = await showDialog({
-      title: `Submit “${PathExt.basename(path)}” as a batch job`,
+      title: trans.__('Submit “%1” as a batch job', PathExt.basename(path)),
       body,
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Submit' })],
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Cancel') }),
+        Dialog.okButton({ label: trans.__('Submit') })
+      ],
       focusNodeSelector: 'select'
     });
     form = body.form;
     if (!result.button.accept) {
       return null;
     }
-    const built = result.value ?? body.getValue();
+    const built = await buildSubmitRequest(result.value ?? body.getValue(), readValues);
     if (!built.ok) {
-      await showErrorMessage('Cannot submit yet', built.errors.join('\n'));
+      await showErrorMessage(trans.__('Cannot submit yet'), built.errors.join('\n'));
       continue;
     }
     try {
       const job = await sendJSON<IJob>('jobs', 'POST', built.request);
-      announce(job, commands);
+      announce(job, commands, trans);
       return job;
     } catch (error) {
-      await showErrorDialog('Submitting the batch job failed', error);
+      await showErrorDialog(trans.__('Submitting the batch job failed'), error, trans);
     }
   }
 }
 
-function announce(job: IJob, commands: CommandRegistry): void {
-  const what = job.array_size ? `Job array ${job.id} (${job.array_size} tasks)` : `Batch job ${job.id}`;
-  Notification.success(`${what} submitted: ${PathExt.basename(job.notebook)}`, {
+function announce(job: IJob, commands: CommandRegistry, trans: TranslationBundle): void {
+  const notebook = PathExt.basename(job.notebook);
+  const message = job.array_size
+    ? trans.__('Job array %1 (%2 tasks) submitted: %3', job.id, job.array_size, notebook)
+    : trans.__('Batch job %1 submitted: %2', job.id, notebook);
+  Notification.success(message, {
     autoClose: 10000,
     actions: [
       {
-        label: 'Show in Batch jobs',
-        caption: 'Open the Batch jobs panel',
+        label: trans.__('Show in Batch jobs'),
+        caption: trans.__('Open the Batch jobs panel'),
         callback: () => void commands.execute(CommandIDs.openJobs, { job: job.id })
       }
     ]

@@ -4,27 +4,17 @@
  * Pure (no JupyterLab imports) so it is unit-tested with node's test runner.
  */
 import type { IJob } from '../types';
+import { TERMINAL_JOB_STATES } from '../types';
 
-/** States after which a job never changes again (Slurm's terminal states). */
-const TERMINAL = new Set([
-  'COMPLETED',
-  'FAILED',
-  'CANCELLED',
-  'TIMEOUT',
-  'OUT_OF_MEMORY',
-  'NODE_FAIL',
-  'PREEMPTED',
-  'BOOT_FAIL',
-  'DEADLINE',
-  'REVOKED',
-  'SPECIAL_EXIT'
-]);
+/** States after which a job never changes again: the server's, from openapi.yaml. */
+const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_JOB_STATES);
 
 /** Slurm writes `CANCELLED by 0`; the first word is the state. */
 export function baseState(state: string): string {
   return (state || 'UNKNOWN').trim().split(/\s+/)[0].toUpperCase();
 }
 
+/** Whether the job is over: no Cancel button, no more log polling (UNKNOWN included). */
 export function isTerminal(state: string): boolean {
   return TERMINAL.has(baseState(state));
 }
@@ -45,9 +35,11 @@ export function stateKind(state: string): 'ok' | 'active' | 'waiting' | 'error' 
 }
 
 /** `PENDING (Priority)`: the state, with Slurm's reason while it waits or after it failed. */
-export function stateLabel(job: Pick<IJob, 'state' | 'reason'>): string {
+export function stateLabel(job: { state: string; reason: string | null }): string {
   const reason = job.reason && job.reason !== 'None' ? job.reason : '';
-  return reason && stateKind(job.state) !== 'ok' ? `${baseState(job.state)} (${reason})` : baseState(job.state);
+  return reason && stateKind(job.state) !== 'ok'
+    ? `${baseState(job.state)} (${reason})`
+    : baseState(job.state);
 }
 
 /** `1h 02m`, `3m 05s` or `12s` between two instants. */
@@ -86,9 +78,7 @@ export function formatTime(iso: string | null, now: Date): string {
     return iso;
   }
   const time = date.toLocaleTimeString(undefined, { hour12: false });
-  return date.toDateString() === now.toDateString()
-    ? time
-    : `${date.toLocaleDateString()} ${time}`;
+  return date.toDateString() === now.toDateString() ? time : `${date.toLocaleDateString()} ${time}`;
 }
 
 /** Tasks of an array job counted by state: `3 COMPLETED, 1 RUNNING`. */

@@ -11,6 +11,7 @@ import {
   ToolbarButtonComponent,
   UseSignal
 } from '@jupyterlab/ui-components';
+import type { TranslationBundle } from '@jupyterlab/translation';
 import type { CommandRegistry } from '@lumino/commands';
 import { Poll } from '@lumino/polling';
 import * as React from 'react';
@@ -35,8 +36,9 @@ function JobItem(props: {
   job: IJob;
   model: JobsModel;
   commands: CommandRegistry;
+  trans: TranslationBundle;
 }): JSX.Element {
-  const { job, model, commands } = props;
+  const { job, model, commands, trans } = props;
   const now = new Date();
   const log = model.logs.get(job.id);
   const logRef = React.useRef<HTMLPreElement>(null);
@@ -49,15 +51,18 @@ function JobItem(props: {
   const open = (path: string) => void commands.execute('docmanager:open', { path });
   const cancel = async () => {
     const answer = await showDialog({
-      title: 'Cancel batch job',
-      body: `Cancel job ${job.id} (${job.name})?`,
-      buttons: [Dialog.cancelButton({ label: 'Keep it' }), Dialog.warnButton({ label: 'Cancel job' })]
+      title: trans.__('Cancel batch job'),
+      body: trans.__('Cancel job %1 (%2)?', job.id, job.name),
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Keep it') }),
+        Dialog.warnButton({ label: trans.__('Cancel job') })
+      ]
     });
     if (answer.button.accept) {
       try {
         await model.cancel(job.id);
       } catch (error) {
-        await showErrorDialog('Cancelling failed', error);
+        await showErrorDialog(trans.__('Cancelling failed'), error, trans);
       }
     }
   };
@@ -80,20 +85,22 @@ function JobItem(props: {
           {stateLabel(job)}
         </span>
       </div>
-      <div className="jck-Muted" title={`Kernel ${job.kernel}`}>
+      <div className="jck-Muted" title={trans.__('Kernel %1', job.kernel)}>
         {job.notebook} · {job.kernel}
-        {job.exit_code !== null && job.exit_code !== 0 && ` · exit code ${job.exit_code}`}
+        {job.exit_code !== null &&
+          job.exit_code !== 0 &&
+          ` · ${trans.__('exit code %1', job.exit_code)}`}
       </div>
       <div className="jck-Muted jck-Job-times">
-        Submitted {formatTime(job.submitted, now)}
-        {job.started && ` · started ${formatTime(job.started, now)}`}
-        {job.ended && ` · ended ${formatTime(job.ended, now)}`}
-        {ran && ` · ${job.ended ? 'ran' : 'running for'} ${ran}`}
+        {trans.__('Submitted %1', formatTime(job.submitted, now))}
+        {job.started && ` · ${trans.__('started %1', formatTime(job.started, now))}`}
+        {job.ended && ` · ${trans.__('ended %1', formatTime(job.ended, now))}`}
+        {ran && ` · ${job.ended ? trans.__('ran %1', ran) : trans.__('running for %1', ran)}`}
       </div>
       {job.array_size !== null && job.array_size > 0 && (
         <div className="jck-Tasks">
           <div className="jck-Muted">
-            Array of {job.array_size}
+            {trans.__('Array of %1', job.array_size)}
             {job.tasks.length > 0 && `: ${taskSummary(job)}`}
           </div>
           <ul>
@@ -110,7 +117,7 @@ function JobItem(props: {
                     title={task.output_notebook}
                     onClick={() => open(task.output_notebook!)}
                   >
-                    Open output
+                    {trans.__('Open output')}
                   </Button>
                 )}
               </li>
@@ -120,8 +127,14 @@ function JobItem(props: {
       )}
       <div className="jck-Actions">
         {!isTerminal(job.state) && (
-          <Button small minimal className="jck-Danger" onClick={cancel} data-testid="jck-job-cancel">
-            Cancel
+          <Button
+            small
+            minimal
+            className="jck-Danger"
+            onClick={cancel}
+            data-testid="jck-job-cancel"
+          >
+            {trans.__('Cancel')}
           </Button>
         )}
         {/* The output notebook exists once the job started (the executor writes it as it goes). */}
@@ -134,11 +147,16 @@ function JobItem(props: {
             onClick={() => open(path)}
             data-testid="jck-job-open-output"
           >
-            Open {PathExt.basename(path)}
+            {trans.__('Open %1', PathExt.basename(path))}
           </Button>
         ))}
-        <Button small minimal onClick={() => void model.toggleLog(job.id)} data-testid="jck-job-log-toggle">
-          {log === undefined ? 'Show log' : 'Hide log'}
+        <Button
+          small
+          minimal
+          onClick={() => void model.toggleLog(job.id)}
+          data-testid="jck-job-log-toggle"
+        >
+          {log === undefined ? trans.__('Show log') : trans.__('Hide log')}
         </Button>
       </div>
       {log !== undefined && (
@@ -147,8 +165,10 @@ function JobItem(props: {
           className="jck-Log"
           data-testid="jck-job-log"
           title={job.log_path ?? undefined}
+          aria-live="polite"
+          aria-label={trans.__('Log of job %1', job.id)}
         >
-          {log || '(the log is empty so far)'}
+          {log || trans.__('(the log is empty so far)')}
         </pre>
       )}
     </li>
@@ -159,13 +179,14 @@ function JobItem(props: {
 export class JobsPanel extends ReactWidget {
   constructor(
     readonly model: JobsModel,
-    private readonly commands: CommandRegistry
+    private readonly commands: CommandRegistry,
+    private readonly trans: TranslationBundle
   ) {
     super();
     this.id = 'jck-jobs-panel';
     this.addClass('jck-JobsPanel');
     this.title.icon = jobsIcon;
-    this.title.caption = 'Batch jobs';
+    this.title.caption = trans.__('Batch jobs');
     this.poll = new Poll({
       name: 'jupyter-container-kernels:jobs',
       factory: () => this.model.refresh(),
@@ -192,29 +213,30 @@ export class JobsPanel extends ReactWidget {
   }
 
   render(): JSX.Element {
-    const { model, commands } = this;
+    const { model, commands, trans } = this;
     return (
       <UseSignal signal={model.changed}>
         {() => (
           <div className="jck-Panel">
             <header className="jck-Panel-header">
-              <h2>Batch jobs</h2>
+              <h2>{trans.__('Batch jobs')}</h2>
               <ToolbarButtonComponent
                 icon={refreshIcon}
-                tooltip="Refresh the jobs"
+                tooltip={trans.__('Refresh the jobs')}
                 onClick={() => void this.refresh()}
               />
             </header>
-            <ErrorBox error={model.error} testid="jck-jobs-error" />
+            <ErrorBox error={model.error} trans={trans} testid="jck-jobs-error" />
             <ul className="jck-List" data-testid="jck-job-list">
               {model.jobs.map(job => (
-                <JobItem key={job.id} job={job} model={model} commands={commands} />
+                <JobItem key={job.id} job={job} model={model} commands={commands} trans={trans} />
               ))}
             </ul>
             {model.loaded && model.jobs.length === 0 && (
               <p className="jck-Muted jck-Empty">
-                No batch jobs yet: use “Submit as batch job” in a notebook’s toolbar or the file
-                browser’s context menu.
+                {trans.__(
+                  'No batch jobs yet: use “Submit as batch job” in a notebook’s toolbar or the file browser’s context menu.'
+                )}
               </p>
             )}
           </div>

@@ -24,8 +24,7 @@ export interface IRegisterForm {
 export type SpecResult = { ok: true; spec: ISpec } | { ok: false; errors: string[] };
 
 export type RegisterResult =
-  | { ok: true; request: IRegisterRequest }
-  | { ok: false; errors: string[] };
+  { ok: true; request: IRegisterRequest } | { ok: false; errors: string[] };
 
 export function emptyForm(runtime: string): IRegisterForm {
   return { image: '', displayName: '', runtime, gpu: 'auto', binds: '', modules: '', env: '' };
@@ -74,7 +73,8 @@ export function buildSpec(form: IRegisterForm): SpecResult {
   if (errors.length > 0) {
     return { ok: false, errors };
   }
-  const spec: ISpec = { image, runtime: form.runtime, gpu: form.gpu };
+  // The runtime comes from the server's own list (GET environment); it validates it again.
+  const spec: ISpec = { image, runtime: form.runtime as ISpec['runtime'], gpu: form.gpu };
   const binds = splitList(form.binds);
   if (binds.length) {
     spec.binds = binds;
@@ -120,9 +120,7 @@ export function describeProbe(probe: IProbe): string {
   if (probe.python_version) {
     parts.push(`Python ${probe.python_version}`);
   }
-  parts.push(
-    probe.ipykernel_version ? `ipykernel ${probe.ipykernel_version}` : 'no ipykernel'
-  );
+  parts.push(probe.ipykernel_version ? `ipykernel ${probe.ipykernel_version}` : 'no ipykernel');
   for (const [name, version] of Object.entries(probe.packages ?? {}).sort()) {
     if (name !== 'ipykernel') {
       parts.push(`${name} ${version}`);

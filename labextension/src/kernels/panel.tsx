@@ -11,6 +11,7 @@ import {
   ToolbarButtonComponent,
   UseSignal
 } from '@jupyterlab/ui-components';
+import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 import { ErrorBox } from '../components';
 import { describeError } from '../errors';
@@ -20,22 +21,33 @@ import { describeProbe, imageStatus } from './form';
 import type { KernelsModel } from './model';
 import { RegisterForm } from './register';
 
-function KernelItem(props: { kernel: IKernel; model: KernelsModel }): JSX.Element {
-  const { kernel, model } = props;
+function KernelItem(props: {
+  kernel: IKernel;
+  model: KernelsModel;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { kernel, model, trans } = props;
   const [busy, setBusy] = React.useState<string | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   const status = imageStatus(kernel);
 
   const remove = async () => {
     const answer = await showDialog({
-      title: 'Remove container kernel',
-      body: `Remove “${kernel.display_name}” (${kernel.name})? The image itself is not touched.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Remove' })]
+      title: trans.__('Remove container kernel'),
+      body: trans.__(
+        'Remove “%1” (%2)? The image itself is not touched.',
+        kernel.display_name,
+        kernel.name
+      ),
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Cancel') }),
+        Dialog.warnButton({ label: trans.__('Remove') })
+      ]
     });
     if (!answer.button.accept) {
       return;
     }
-    setBusy('Removing…');
+    setBusy(trans.__('Removing…'));
     try {
       await model.remove(kernel.name);
     } catch (e) {
@@ -45,7 +57,7 @@ function KernelItem(props: { kernel: IKernel; model: KernelsModel }): JSX.Elemen
   };
 
   const probe = async () => {
-    setBusy('Probing…');
+    setBusy(trans.__('Probing…'));
     setError(null);
     try {
       model.setProbe(kernel.name, await model.probe(kernel.spec));
@@ -68,22 +80,29 @@ function KernelItem(props: { kernel: IKernel; model: KernelsModel }): JSX.Elemen
         <span className="jck-Kernel-name" title={kernel.name}>
           {kernel.display_name}
         </span>
-        <span className="jck-Badge" title={`Installed in ${kernel.resource_dir}`}>
+        <span className="jck-Badge" title={trans.__('Installed in %1', kernel.resource_dir)}>
           {kernel.scope}
         </span>
         {kernel.managed && (
-          <span className="jck-Badge" title="Managed by the site catalog">
-            catalog
+          <span className="jck-Badge" title={trans.__('Managed by the site catalog')}>
+            {trans.__('catalog')}
           </span>
         )}
       </div>
       <dl className="jck-Details">
-        {row('Image', <span title={kernel.spec.image}>{kernel.spec.image}</span>, 'jck-kernel-image')}
-        {row('Runtime', kernel.spec.runtime ?? 'apptainer')}
-        {row('GPU', kernel.spec.gpu ?? 'auto')}
-        {row('Modules', kernel.spec.modules?.length ? kernel.spec.modules.join(', ') : '—')}
         {row(
-          'Status',
+          trans.__('Image'),
+          <span title={kernel.spec.image}>{kernel.spec.image}</span>,
+          'jck-kernel-image'
+        )}
+        {row(trans.__('Runtime'), kernel.spec.runtime ?? 'apptainer')}
+        {row(trans.__('GPU'), kernel.spec.gpu ?? 'auto')}
+        {row(
+          trans.__('Modules'),
+          kernel.spec.modules?.length ? kernel.spec.modules.join(', ') : '—'
+        )}
+        {row(
+          trans.__('Status'),
           <span className={`jck-Status jck-Status-${status.state}`} title={status.text}>
             {status.text}
           </span>,
@@ -92,8 +111,14 @@ function KernelItem(props: { kernel: IKernel; model: KernelsModel }): JSX.Elemen
       </dl>
       <div className="jck-Actions">
         {kernel.image_present && (
-          <Button small minimal onClick={probe} disabled={busy !== null} data-testid="jck-kernel-probe">
-            Probe
+          <Button
+            small
+            minimal
+            onClick={probe}
+            disabled={busy !== null}
+            data-testid="jck-kernel-probe"
+          >
+            {trans.__('Probe')}
           </Button>
         )}
         {kernel.editable && (
@@ -105,7 +130,7 @@ function KernelItem(props: { kernel: IKernel; model: KernelsModel }): JSX.Elemen
             disabled={busy !== null}
             data-testid="jck-kernel-remove"
           >
-            Remove
+            {trans.__('Remove')}
           </Button>
         )}
         {busy && <span className="jck-Muted">{busy}</span>}
@@ -122,8 +147,9 @@ function KernelItem(props: { kernel: IKernel; model: KernelsModel }): JSX.Elemen
 function KernelsView(props: {
   model: KernelsModel;
   docManager: IDocumentManager | null;
+  trans: TranslationBundle;
 }): JSX.Element {
-  const { model, docManager } = props;
+  const { model, docManager, trans } = props;
   const [registering, setRegistering] = React.useState(false);
   // What the last registration found; shown while that kernel is listed.
   const [notice, setNotice] = React.useState<{ name: string; text: string } | null>(null);
@@ -132,23 +158,23 @@ function KernelsView(props: {
       {() => (
         <div className="jck-Panel">
           <header className="jck-Panel-header">
-            <h2>Container kernels</h2>
+            <h2>{trans.__('Container kernels')}</h2>
             <ToolbarButtonComponent
               icon={refreshIcon}
-              tooltip="Reload the container kernels"
+              tooltip={trans.__('Reload the container kernels')}
               onClick={() => void model.refresh()}
               enabled={!model.loading}
             />
           </header>
-          <ErrorBox error={model.error} testid="jck-kernels-error" />
+          <ErrorBox error={model.error} trans={trans} testid="jck-kernels-error" />
           <ul className="jck-List" data-testid="jck-kernel-list">
             {model.kernels.map(kernel => (
-              <KernelItem key={kernel.name} kernel={kernel} model={model} />
+              <KernelItem key={kernel.name} kernel={kernel} model={model} trans={trans} />
             ))}
           </ul>
           {!model.loading && model.error === null && model.kernels.length === 0 && (
             <p className="jck-Muted jck-Empty">
-              No container kernels yet: register an image below.
+              {trans.__('No container kernels yet: register an image below.')}
             </p>
           )}
           {notice && model.kernels.some(k => k.name === notice.name) && (
@@ -160,15 +186,22 @@ function KernelsView(props: {
             <RegisterForm
               model={model}
               docManager={docManager}
+              trans={trans}
               onDone={kernel => {
                 setRegistering(false);
                 setNotice(
                   kernel && {
                     name: kernel.name,
-                    text:
-                      `Registered “${kernel.display_name}”` +
-                      (kernel.probe ? ` (${describeProbe(kernel.probe)})` : '') +
-                      ': its tile is in the Launcher.'
+                    text: kernel.probe
+                      ? trans.__(
+                          'Registered “%1” (%2): its tile is in the Launcher.',
+                          kernel.display_name,
+                          describeProbe(kernel.probe)
+                        )
+                      : trans.__(
+                          'Registered “%1”: its tile is in the Launcher.',
+                          kernel.display_name
+                        )
                   }
                 );
               }}
@@ -182,7 +215,7 @@ function KernelsView(props: {
               }}
               data-testid="jck-register-toggle"
             >
-              Register image…
+              {trans.__('Register image…')}
             </Button>
           )}
         </div>
@@ -195,13 +228,14 @@ function KernelsView(props: {
 export class KernelsPanel extends ReactWidget {
   constructor(
     readonly model: KernelsModel,
-    private readonly docManager: IDocumentManager | null
+    private readonly docManager: IDocumentManager | null,
+    private readonly trans: TranslationBundle
   ) {
     super();
     this.id = 'jck-kernels-panel';
     this.addClass('jck-KernelsPanel');
     this.title.icon = containerIcon;
-    this.title.caption = 'Container kernels';
+    this.title.caption = trans.__('Container kernels');
   }
 
   protected onAfterShow(): void {
@@ -209,6 +243,6 @@ export class KernelsPanel extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <KernelsView model={this.model} docManager={this.docManager} />;
+    return <KernelsView model={this.model} docManager={this.docManager} trans={this.trans} />;
   }
 }

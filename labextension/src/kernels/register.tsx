@@ -5,6 +5,7 @@
 import { PageConfig, PathExt } from '@jupyterlab/coreutils';
 import type { IDocumentManager } from '@jupyterlab/docmanager';
 import { FileDialog } from '@jupyterlab/filebrowser';
+import type { TranslationBundle } from '@jupyterlab/translation';
 import { Button, HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 import { describeError } from '../errors';
@@ -19,12 +20,14 @@ import {
 } from './form';
 import type { KernelsModel } from './model';
 
-const GPU_OPTIONS: { value: GpuChoice; label: string }[] = [
-  { value: 'auto', label: 'auto' },
-  { value: 'nvidia', label: 'NVIDIA' },
-  { value: 'rocm', label: 'AMD ROCm' },
-  { value: 'none', label: 'none' }
-];
+function gpuOptions(trans: TranslationBundle): { value: GpuChoice; label: string }[] {
+  return [
+    { value: 'auto', label: trans.__('auto') },
+    { value: 'nvidia', label: 'NVIDIA' },
+    { value: 'rocm', label: 'AMD ROCm' },
+    { value: 'none', label: trans.__('none') }
+  ];
+}
 
 /** The absolute server path of a path relative to the server root (what the picker returns). */
 function absolutePath(relative: string): string {
@@ -35,9 +38,10 @@ function absolutePath(relative: string): string {
 export function RegisterForm(props: {
   model: KernelsModel;
   docManager: IDocumentManager | null;
+  trans: TranslationBundle;
   onDone: (kernel: IKernel | null) => void;
 }): JSX.Element {
-  const { model, docManager, onDone } = props;
+  const { model, docManager, trans, onDone } = props;
   const environment = model.environment;
   const [form, setForm] = React.useState<IRegisterForm>(() =>
     emptyForm(environment?.defaults.runtime ?? 'apptainer')
@@ -57,7 +61,7 @@ export function RegisterForm(props: {
     }
     const result = await FileDialog.getOpenFiles({
       manager: docManager,
-      title: 'Select an image (a .sif file or an image directory)'
+      title: trans.__('Select an image (a .sif file or an image directory)')
     });
     const picked = result.button.accept ? result.value?.[0] : undefined;
     if (picked) {
@@ -72,7 +76,7 @@ export function RegisterForm(props: {
       return;
     }
     setErrors([]);
-    setBusy('Probing the image…');
+    setBusy(trans.__('Probing the image…'));
     try {
       setProbe(await model.probe(spec.spec));
     } catch (e) {
@@ -88,7 +92,7 @@ export function RegisterForm(props: {
       return;
     }
     setErrors([]);
-    setBusy('Registering (probing the image first)…');
+    setBusy(trans.__('Registering (probing the image first)…'));
     try {
       onDone(await model.register(built.request));
     } catch (e) {
@@ -99,7 +103,10 @@ export function RegisterForm(props: {
 
   const runtimes = environment?.runtimes ?? [];
   const runtimeOptions = (runtimes.length ? runtimes : [{ name: form.runtime, found: true }]).map(
-    r => ({ value: r.name, label: r.found ? r.name : `${r.name} (not found on this server)` })
+    r => ({
+      value: r.name,
+      label: r.found ? r.name : trans.__('%1 (not found on this server)', r.name)
+    })
   );
   const defaults = environment?.defaults;
   const hint = (text: string | null) => text && <div className="jck-Hint">{text}</div>;
@@ -112,9 +119,9 @@ export function RegisterForm(props: {
         void register();
       }}
     >
-      <h3>Register image</h3>
+      <h3>{trans.__('Register image')}</h3>
       <label>
-        Image
+        {trans.__('Image')}
         <div className="jck-Row">
           <input
             className="jp-mod-styled"
@@ -125,19 +132,24 @@ export function RegisterForm(props: {
             required
           />
           {docManager && (
-            <Button type="button" small onClick={() => void browse()} data-testid="jck-register-browse">
-              Browse…
+            <Button
+              type="button"
+              small
+              onClick={() => void browse()}
+              data-testid="jck-register-browse"
+            >
+              {trans.__('Browse…')}
             </Button>
           )}
         </div>
         {hint(
           defaults?.allowed_image_roots?.length
-            ? `Allowed locations: ${defaults.allowed_image_roots.join(', ')}`
+            ? trans.__('Allowed locations: %1', defaults.allowed_image_roots.join(', '))
             : null
         )}
       </label>
       <label>
-        Display name
+        {trans.__('Display name')}
         <input
           className="jp-mod-styled"
           value={form.displayName}
@@ -148,7 +160,7 @@ export function RegisterForm(props: {
       </label>
       <div className="jck-Row">
         <label>
-          Runtime
+          {trans.__('Runtime')}
           <HTMLSelect
             value={form.runtime}
             options={runtimeOptions}
@@ -157,18 +169,18 @@ export function RegisterForm(props: {
           />
         </label>
         <label>
-          GPU
+          {trans.__('GPU')}
           <HTMLSelect
             value={form.gpu}
-            options={GPU_OPTIONS}
+            options={gpuOptions(trans)}
             onChange={e => update({ gpu: e.target.value as GpuChoice })}
             data-testid="jck-register-gpu"
           />
-          {hint(environment ? `auto: this server has ${environment.gpu}` : null)}
+          {hint(environment ? trans.__('auto: this server has %1', environment.gpu) : null)}
         </label>
       </div>
       <label>
-        Binds
+        {trans.__('Binds')}
         <textarea
           className="jp-mod-styled"
           rows={2}
@@ -177,10 +189,12 @@ export function RegisterForm(props: {
           onChange={e => update({ binds: e.target.value })}
           data-testid="jck-register-binds"
         />
-        {hint(defaults?.binds?.length ? `Site adds: ${defaults.binds.join(', ')}` : null)}
+        {hint(
+          defaults?.binds?.length ? trans.__('Site adds: %1', defaults.binds.join(', ')) : null
+        )}
       </label>
       <label>
-        Modules
+        {trans.__('Modules')}
         <input
           className="jp-mod-styled"
           value={form.modules}
@@ -190,14 +204,14 @@ export function RegisterForm(props: {
         />
         {hint(
           environment && !environment.module_system
-            ? 'No module system found on this server.'
+            ? trans.__('No module system found on this server.')
             : defaults?.modules?.length
-              ? `Site loads: ${defaults.modules.join(', ')}`
+              ? trans.__('Site loads: %1', defaults.modules.join(', '))
               : null
         )}
       </label>
       <label>
-        Environment
+        {trans.__('Environment')}
         <textarea
           className="jp-mod-styled"
           rows={2}
@@ -223,14 +237,24 @@ export function RegisterForm(props: {
         </div>
       ))}
       <div className="jck-Actions">
-        <Button type="button" onClick={() => void runProbe()} disabled={busy !== null} data-testid="jck-probe-button">
-          Probe
+        <Button
+          type="button"
+          onClick={() => void runProbe()}
+          disabled={busy !== null}
+          data-testid="jck-probe-button"
+        >
+          {trans.__('Probe')}
         </Button>
-        <Button type="submit" className="jck-Primary" disabled={busy !== null} data-testid="jck-register-submit">
-          Register
+        <Button
+          type="submit"
+          className="jck-Primary"
+          disabled={busy !== null}
+          data-testid="jck-register-submit"
+        >
+          {trans.__('Register')}
         </Button>
         <Button type="button" minimal onClick={() => onDone(null)} disabled={busy !== null}>
-          Cancel
+          {trans.__('Cancel')}
         </Button>
       </div>
       {busy && <div className="jck-Muted">{busy}</div>}
