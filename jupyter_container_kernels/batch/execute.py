@@ -180,7 +180,13 @@ class _Stop:
 
 
 class _Client(NotebookClient):
-    """A NotebookClient whose kernel start puts :class:`_Stop`'s handlers over nbclient's."""
+    """A NotebookClient whose kernel start puts :class:`_Stop`'s handlers over nbclient's.
+
+    Relies on nbclient (0.9 to 0.11) installing its SIGINT/SIGTERM handlers in
+    ``async_setup_kernel`` *before* it calls ``async_start_new_kernel``, and registering
+    ``_cleanup_kernel`` with :mod:`atexit`; tests/test_upstream_contracts.py fails loudly
+    when either changes.
+    """
 
     stop: _Stop | None = None
 
@@ -196,7 +202,8 @@ async def _shutdown_kernel(client: NotebookClient) -> None:
     km = client.km
     if km is None:
         return
-    atexit.unregister(client._cleanup_kernel)  # nbclient's, for a kernel it never got to run
+    # nbclient's atexit hook, for a kernel it never got to run (see _Client's docstring)
+    atexit.unregister(client._cleanup_kernel)
     try:
         if km.has_kernel and await ensure_async(km.is_alive()):
             await ensure_async(km.shutdown_kernel(now=True))

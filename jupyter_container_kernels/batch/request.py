@@ -76,10 +76,10 @@ class SubmitRequest:
         expand(parameters, sweep)  # refuse overlaps and oversized sweeps now
         resources = Resources.from_dict(data.get("resources"), allowed_extra=allowed_extra)
         # Paths last: the one place they are checked (and confined) also looks at the disk.
-        notebook = str(paths.resolve_notebook(data.get("notebook")))
         output_dir = data.get("output_dir") or None
         if output_dir is not None:
             output_dir = str(paths.resolve_directory(output_dir, "output_dir"))
+        notebook = str(paths.resolve_notebook(data.get("notebook")))
         return cls(
             notebook=notebook,
             kernel=kernel,

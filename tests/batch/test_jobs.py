@@ -16,6 +16,7 @@ from jupyter_container_kernels.batch.slurm import (
 )
 from jupyter_container_kernels.batch.states import apply_states, finish_from_outputs, mark_lost
 from jupyter_container_kernels.errors import NotFoundError
+from jupyter_container_kernels.paths import RootDirectory
 
 
 def record(job_id: str = "7", tasks: int = 0, **kw) -> JobRecord:
@@ -165,7 +166,7 @@ def test_records_are_written_atomically_and_read_back_by_another_process(tmp_pat
 
 
 def test_the_rest_shape_uses_paths_relative_to_the_root():
-    api = record(tasks=1).api("/home/a")
+    api = record(tasks=1).api(RootDirectory("/home/a").display)
     assert api["notebook"] == "nb.ipynb"
     assert api["tasks"][0]["index"] == 0
     assert set(api) >= {
