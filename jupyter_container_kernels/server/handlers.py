@@ -18,7 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ..batch.parameters import parse_fields, read_parameters
+from ..batch.parameter_input import parse_fields, read_parameters
 from ..batch.prepare import read_notebook
 from ..batch.service import SubmitRequest
 from ..errors import ContainerKernelError, SpecError

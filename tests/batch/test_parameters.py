@@ -7,13 +7,13 @@ import math
 import nbformat
 import pytest
 
+from jupyter_container_kernels.batch.parameter_input import read_defaults
 from jupyter_container_kernels.batch.parameters import (
     INJECTED_TAG,
     check_parameters,
     check_sweep,
     expand,
     inject,
-    read_defaults,
 )
 from jupyter_container_kernels.errors import SpecError
 
