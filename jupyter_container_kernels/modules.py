@@ -2,9 +2,10 @@
 
 A kernel start with modules must not pay for a login shell every time. The first start runs one
 ``bash`` (a constant script; module names are positional arguments, never code) that sources the
-module system's init script, snapshots the environment, runs ``module load "$@"`` and snapshots
-again. The difference (variables set and unset) is cached and later applied to the caller's
-base environment without any process.
+module system's init script, runs ``module load "$@"`` and prints the environment. The
+difference from the environment bash was given (variables set and unset) is cached and later
+applied to the caller's base environment without any process. Job scripts load modules with
+the same steps (:func:`load_steps`, :func:`job_lines`), so both end in the same environment.
 
 Works with Lmod and with Environment Modules (both define ``module`` from an ``init/bash``
 script and record loaded modulefiles in ``_LMFILES_``); which one is used depends only on the
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -44,17 +46,53 @@ INIT_CANDIDATES = (
 #: Seconds ``module load`` may take (Lmod on a cold shared filesystem can be slow).
 LOAD_TIMEOUT = 120.0
 
-_MARK = "=jck-module-loaded="  # cannot be a variable name: separates the two snapshots
-# $1: init script; $2…: module names. Snapshots go to stdout, everything `module` prints to stderr.
-_SCRIPT = r"""
-init=$1; shift
-. "$init" >&2 || { echo "sourcing $init failed" >&2; exit 90; }
-type module >/dev/null 2>&1 || { echo "$init does not define the 'module' command" >&2; exit 91; }
-env -0
-printf '%s\0' '=jck-module-loaded='
-module load "$@" >&2 || exit $?
-env -0
-"""
+_MARK = "=jck-module-loaded="  # cannot be a variable name: separates the snapshot from the log
+
+
+def load_steps(init: str, names: str) -> list[str]:
+    """The one definition of loading modules, as bash: source the init script, check that it
+    defined ``module``, run ``module load``; what they print goes to stderr, failures exit
+    (90: the init script failed, 91: it defined no ``module``, else ``module``'s status).
+
+    ``init`` and ``names`` are shell words (``"$init"`` and ``"$@"`` in :func:`module_environment`'s
+    constant script, quoted values in job scripts, see :func:`job_lines`)."""
+    return [
+        f". {init} >&2 || {{ printf 'sourcing %s failed\\n' {init} >&2; exit 90; }}",
+        f"type module >/dev/null 2>&1 || {{ printf '%s does not define the module command\\n' "
+        f"{init} >&2; exit 91; }}",
+        f"module load {names} >&2 || exit $?",
+    ]
+
+
+def job_lines(init: str, modules: Sequence[str]) -> list[str]:
+    """:func:`load_steps` for a job script running under ``set -u``, with the same result
+    :func:`module_environment` gives: the shell functions the module system exports (``module``,
+    ``ml``) are not exported onwards (they are never part of a Python result either)."""
+    return [
+        "set +u  # module systems read unset variables",
+        "jck_functions=$(declare -Fx)",
+        *load_steps(shlex.quote(init), " ".join(shlex.quote(m) for m in modules)),
+        "while read -r _ _ jck_function; do",
+        "  case $'\\n'\"$jck_functions\"$'\\n' in",
+        "    *$'\\n'\"declare -fx $jck_function\"$'\\n'*) ;;",
+        '    *) export -fn -- "$jck_function" ;;',
+        "  esac",
+        "done < <(declare -Fx)",
+        "set -u",
+    ]
+
+
+# $1: init script; $2…: module names. The environment after loading goes to stdout, behind a
+# marker; everything the module system prints goes to stderr.
+_SCRIPT = "\n".join(
+    [
+        "init=$1; shift",
+        *load_steps('"$init"', '"$@"'),
+        "printf '%s\\0' '=jck-module-loaded='",
+        "env -0",
+        "",
+    ]
+)
 #: Shell start-up variables that would run user code in our non-interactive bash.
 _SHELL_STARTUP = ("BASH_ENV", "ENV")
 #: Never part of a result: bash's own bookkeeping and exported shell functions.
@@ -199,7 +237,9 @@ async def _load(init: str, modules: Sequence[str], base: dict[str, str]) -> _Ent
         raise ModuleLoadError(
             f"`{what}` printed no environment; stderr:\n{_process.tail(done.stderr)}"
         ) from None
-    before, after = _parse(entries[:split]), _parse(entries[split + 1 :])
+    # Compared with what bash was given: what the init script exports (LMOD_CMD,
+    # MODULESHOME…) is part of the result, as it is in a job script that loads modules.
+    before, after = env, _parse(entries[split + 1 :])
     set_vars = {k: v for k, v in after.items() if before.get(k) != v and not _ignored(k)}
     unset_vars = sorted(k for k in before if k not in after and not _ignored(k))
     watched = {*set_vars, *unset_vars, *(k for k in base if _is_state(k))}

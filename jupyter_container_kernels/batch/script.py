@@ -43,8 +43,16 @@ from typing import Any
 
 from .. import __version__
 from ..errors import SpecError
+from ..gpu import gpu_detection_bash
+from ..modules import job_lines
 from ..runtimes import Runtime, get_runtime
-from ..runtimes.base import ALWAYS_PASSED, HOST_ONLY_VARS
+from ..runtimes.base import (
+    ALWAYS_PASSED,
+    DEFAULT_CONTAINER_PATH,
+    HOST_ONLY_VARS,
+    container_environment,
+    forced_names,
+)
 from ..spec import Bind, ContainerSpec
 from .resources import Resources
 
@@ -56,7 +64,7 @@ _PATTERN = re.compile(r"[A-Za-z0-9_*?]+\Z")
 _KERNEL_NAME = re.compile(r"[A-Za-z0-9._\-]+\Z")
 # Values substituted by the shell at run time; NUL cannot occur in a validated spec.
 _VAR = "\x00{}\x00"
-_VAR_SPLIT = re.compile('\x00([A-Za-z_{}:\\-0-9$"]*)\x00')
+_VAR_SPLIT = re.compile('\x00([A-Za-z_{}:\\-0-9$"@\\[\\]]*)\x00')
 
 
 @dataclass(frozen=True)
@@ -205,12 +213,7 @@ def _script_body(job: JobScript, array: bool) -> list[str]:
                 "the kernel loads modules, but no module system was found to load them in the "
                 "job; set c.SiteConfig.module_init to Lmod's init/bash.",
             )
-        out += [
-            "set +u  # module systems read unset variables",
-            f"source {_q(job.module_init)}",
-            "module load " + " ".join(_q(m) for m in spec.modules),
-            "set -u",
-        ]
+        out += job_lines(job.module_init, spec.modules)
     exe = job.runtime_executable or runtime.executable
     out.append(
         f"jck_runtime=$(command -v -- {_q(exe)}) || "
@@ -271,21 +274,14 @@ def _script_body(job: JobScript, array: bool) -> list[str]:
     vendors = [job.gpu] if job.gpu in ("nvidia", "rocm", "none") else ["nvidia", "rocm", "none"]
     if spec.gpu != "auto":
         vendors = [spec.gpu]
-    commands = {v: _container_command(job, runtime, inner, v) for v in vendors}
-    env_words, filter_lines = _environment(job, runtime, inner, keep, vendors[0])
-    out += filter_lines
-    out.append("jck_env=(" + " ".join(env_words) + ")")
+    env_lines, env_args = _environment(job, runtime, keep, bool(launcher))
+    commands = {v: _container_command(job, runtime, inner, v, env_args) for v in vendors}
+    out += env_lines
     if len(set(map(tuple, commands.values()))) == 1:
         out.append("jck_cmd=(" + " ".join(_word(a) for a in commands[vendors[0]]) + ")")
     else:
         out += [
-            # the same detection as gpu.detect_gpu, on the node at run time
-            (
-                "if [ -e /dev/nvidiactl ] || command -v nvidia-smi >/dev/null 2>&1; then "
-                "jck_gpu=nvidia"
-            ),
-            "elif [ -e /dev/kfd ] || command -v rocm-smi >/dev/null 2>&1; then jck_gpu=rocm",
-            "else jck_gpu=none; fi",
+            *gpu_detection_bash("jck_gpu"),  # gpu.detect_gpu, on the node at run time
             'case "$jck_gpu" in',
             *(
                 f"  {'*' if v == 'none' else v}) jck_cmd=("
@@ -333,46 +329,42 @@ def notebook_to_python(nb: Any, *, source: str = "") -> str:
 
 
 def _container_command(
-    job: JobScript, runtime: Runtime, inner: Sequence[str], vendor: str
+    job: JobScript, runtime: Runtime, inner: Sequence[str], vendor: str, env_args: Sequence[str]
 ) -> list[str]:
-    invocation = runtime.command(
+    return runtime.argv(
         job.spec,
         inner,
         executable=_VAR.format("jck_runtime"),
-        host_env={},
         gpu=None if vendor == "none" else vendor,
         binds=job.extra_binds,
-        passthrough=job.passthrough,
+        env_args=env_args,
     )
-    return invocation.argv
 
 
 def _environment(
-    job: JobScript, runtime: Runtime, inner: Sequence[str], keep: Sequence[str], vendor: str
+    job: JobScript, runtime: Runtime, keep: Sequence[str], launcher: bool
 ) -> tuple[list[str], list[str]]:
-    """``env`` arguments that give the runtime the environment it gets interactively.
+    """Bash that builds ``jck_env`` (``env`` arguments giving the runtime its environment) and
+    the runtime's variable options (``jck_envargs``), and those options as argv words.
 
-    The runtime module says what it does with a host environment; asking it about a probe
-    environment (host-only variables, a plain variable, USER/HOME) shows which variables it
-    drops (``-u``), which it sets (``NAME=value``) and whether it drops everything else
-    (cleanenv on a runtime that passes its own environment in): then the job removes every
-    exported variable not matching the pass-through patterns when it starts.
+    The runtime's declared :class:`~..runtimes.base.EnvPolicy`, rendered as bash: the same
+    decisions :meth:`Runtime.environment` takes in Python, with the host environment being the
+    job's (after ``module load``), known only on the node. ``keep`` are the cleanenv patterns.
     """
-    probe = dict.fromkeys((*HOST_ONLY_VARS, "JCK_PROBE", "USER", "LOGNAME", "HOME"), "\x01")
-    env = runtime.command(
-        job.spec,
-        inner,
-        executable="runtime",
-        host_env=probe,
-        gpu=None if vendor == "none" else vendor,
-        binds=job.extra_binds,
-        passthrough=job.passthrough,
-    ).env
+    spec = job.spec
+    policy = runtime.env_policy
+    cleanenv = spec.cleanenv
+    delivery = policy.delivery(cleanenv)
+    explicit = container_environment(spec, {})  # the forced variables' values
+    names = forced_names(spec)
     words: list[str] = []
+    assignments: dict[str, str] = {}
+    option_words: list[str] = []
     lines: list[str] = []
-    if "JCK_PROBE" not in env:
-        copied = sorted(k for k, v in env.items() if probe.get(k) == v)  # e.g. USER for ch-run
-        cases = "|".join([*keep, *copied])
+    copied = [c.name for c in policy.copied]
+    if policy.inherits and not policy.cleanenv_flag and cleanenv:
+        # the runtime gets only the container's variables (and what it needs itself)
+        cases = "|".join([*keep, *copied, *([] if policy.image_path else ["PATH"])])
         lines = [
             "jck_unset=()",
             "while IFS= read -r jck_name; do",
@@ -380,10 +372,53 @@ def _environment(
             "done < <(compgen -e)",
         ]
         words.append('"${jck_unset[@]}"')
-    else:
-        words += [w for name in sorted(HOST_ONLY_VARS) if name not in env for w in ("-u", name)]
-    words += [_q(f"{k}={v}") for k, v in sorted(env.items()) if probe.get(k) != v]
-    return words, lines
+    elif policy.inherits:
+        words += [w for n in sorted(HOST_ONLY_VARS - {"PATH"}) for w in ("-u", n)]
+    for c in policy.copied:
+        fallback = (
+            "".join("${" + f + ":-" for f in c.fallbacks) + c.default + "}" * len(c.fallbacks)
+        )
+        assignments[c.name] = _VAR.format(f"{c.name}:-{fallback}")
+    if policy.image_path:
+        assignments["PATH"] = DEFAULT_CONTAINER_PATH
+    for name in names:
+        value = explicit[name]
+        if delivery == "prefix":
+            assignments[policy.prefix + name] = value
+        elif delivery == "value":
+            option_words.append(_q(f"{policy.value_option}={name}={value}"))
+        else:
+            assignments[name] = value
+            if delivery == "name" and name not in policy.unnamed:
+                option_words += [_q(policy.name_option or ""), _q(name)]
+    words += [_word(f"{k}={v}") for k, v in sorted(assignments.items())]
+    lines.append("jck_env=(" + " ".join(words) + ")")
+    if option_words:
+        lines.append("jck_envargs=(" + " ".join(option_words) + ")")
+    if policy.forces_all(cleanenv):
+        # every container variable is forced: those the job has too, found on the node
+        skip = [*names, *(["PATH"] if cleanenv else sorted(HOST_ONLY_VARS))]
+        if delivery == "name":
+            skip += sorted(policy.unnamed)
+        elif launcher:
+            # srun gives each task its own SLURM_PROCID, PMI_RANK…: values read here would be
+            # the batch step's, so these stay out (Podman's by-name options read them per task)
+            skip += LAUNCHER_VARS
+        take = "|".join(keep) if cleanenv else "*"
+        action = {
+            "prefix": f'jck_env+=("{policy.prefix}$jck_name=${{!jck_name}}")',
+            "name": f'jck_envargs+=({_q(policy.name_option or "")} "$jck_name")',
+            "value": f'jck_envargs+=("{policy.value_option}=$jck_name=${{!jck_name}}")',
+            "env": "",
+        }[delivery]
+        if action:
+            lines += [
+                "while IFS= read -r jck_name; do",
+                f'  case "$jck_name" in {"|".join(skip)}) ;; {take}) {action} ;; esac',
+                "done < <(compgen -e)",
+            ]
+    # the forced PYTHONNOUSERSITE makes option_words non-empty whenever options are used
+    return lines, [_VAR.format("jck_envargs[@]")] if option_words else []
 
 
 def _word(arg: str) -> str:

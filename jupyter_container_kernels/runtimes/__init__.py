@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from .apptainer import ApptainerRuntime, SingularityRuntime
-from .base import Invocation, Runtime, container_environment
+from .base import EnvPolicy, Invocation, Runtime, container_environment
 from .charliecloud import CharliecloudRuntime
 from .podman import PodmanHpcRuntime, PodmanRuntime
 from .shifter import ShifterRuntime
@@ -30,4 +30,4 @@ def get_runtime(name: str) -> Runtime:
         raise SpecError("runtime", f"{name!r} is not one of: {', '.join(_RUNTIMES)}.") from None
 
 
-__all__ = ["Invocation", "Runtime", "container_environment", "get_runtime"]
+__all__ = ["EnvPolicy", "Invocation", "Runtime", "container_environment", "get_runtime"]

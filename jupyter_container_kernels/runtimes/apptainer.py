@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from .base import HOST_ONLY_VARS, Invocation, Runtime, all_binds, container_environment
+from .base import EnvPolicy, Runtime, all_binds
 
 if TYPE_CHECKING:  # runtimes need the spec for annotations only; spec.py imports them
     from ..spec import Bind, ContainerSpec
@@ -25,8 +25,9 @@ _FLAG_OPTIONS = ("--nv", "--rocm", "--nvccli", "--cleanenv", "-e", "--contain", 
 class ApptainerRuntime(Runtime):
     name = "apptainer"
     executable = "apptainer"
-    #: Prefix Apptainer turns into variables inside (``APPTAINERENV_X`` -> ``X``).
-    env_prefix = "APPTAINERENV_"
+    # Apptainer passes its own environment in (PATH excepted, which it sets to the image's);
+    # what must arrive regardless goes as APPTAINERENV_X, which also keeps values out of `ps`.
+    env_policy = EnvPolicy(cleanenv_flag="--cleanenv", prefix="APPTAINERENV_")
     options: ClassVar[Mapping[str, bool]] = {
         **dict.fromkeys(_VALUE_OPTIONS, True),
         **dict.fromkeys(_FLAG_OPTIONS, False),
@@ -36,37 +37,27 @@ class ApptainerRuntime(Runtime):
     def gpu_args(self, vendor: str | None) -> list[str]:
         return {"nvidia": ["--nv"], "rocm": ["--rocm"]}.get(vendor or "", [])
 
-    def command(
+    def argv(
         self,
         spec: ContainerSpec,
         cmd: Sequence[str],
         *,
         executable: str,
-        host_env: Mapping[str, str],
         gpu: str | None,
         binds: Sequence[Bind] = (),
-        passthrough: Collection[str] = (),
-    ) -> Invocation:
+        env_args: Sequence[str] = (),
+    ) -> list[str]:
         argv = [executable, "exec", *self.gpu_args(gpu)]
-        if spec.cleanenv:
-            argv.append("--cleanenv")
+        if spec.cleanenv and self.env_policy.cleanenv_flag:
+            argv.append(self.env_policy.cleanenv_flag)
+        argv += env_args
         for bind in all_binds(spec, binds):
             argv += ["--bind", str(bind)]
         if spec.workdir:
             argv += ["--pwd", spec.workdir]
         argv += [*spec.runtime_args, spec.image, *cmd]
 
-        # Apptainer passes its own environment in (unless --cleanenv); what must arrive
-        # regardless goes as APPTAINERENV_X, which also keeps values out of `ps`.
-        inside = container_environment(spec, host_env, passthrough)
-        env = {k: v for k, v in host_env.items() if k not in HOST_ONLY_VARS or k == "PATH"}
-        forced = (
-            inside
-            if spec.cleanenv
-            else {k: inside[k] for k in (*spec.env_dict, "PYTHONNOUSERSITE")}
-        )
-        env.update({self.env_prefix + k: v for k, v in forced.items()})
-        return Invocation(argv, env)
+        return argv
 
 
 class SingularityRuntime(ApptainerRuntime):
@@ -74,4 +65,4 @@ class SingularityRuntime(ApptainerRuntime):
 
     name = "singularity"
     executable = "singularity"
-    env_prefix = "SINGULARITYENV_"
+    env_policy = EnvPolicy(cleanenv_flag="--cleanenv", prefix="SINGULARITYENV_")

@@ -11,6 +11,12 @@ Environment semantics, the same for every runtime (the README documents them):
 * With ``cleanenv`` only :data:`ALWAYS_PASSED` plus the site's pass-through list go in.
 * The spec's ``env`` is applied last, and ``PYTHONNOUSERSITE=1`` keeps a bound ``$HOME``'s
   ``~/.local`` packages out of the image's Python.
+
+How a runtime gets those variables into the container differs (it passes its own environment
+in, or only what is named on its command line; it has a cleanenv option, or not; a prefix…).
+Each runtime declares that once, as an :class:`EnvPolicy`; :meth:`Runtime.command` applies it
+to a known host environment (interactive kernels, probes), and ``batch/script.py`` renders the
+same policy as bash for job scripts, where the host environment is only known on the node.
 """
 
 from __future__ import annotations
@@ -39,6 +45,80 @@ ALWAYS_PASSED = ("TERM", "LANG", "LC_*", "http_proxy", "https_proxy", "no_proxy"
 DEFAULT_CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+#: Variables every kernel's container gets from the spec rather than from the host.
+FORCED_VARS = {"PYTHONNOUSERSITE": "1"}
+
+
+@dataclass(frozen=True)
+class Copied:
+    """A variable the runtime itself needs, copied from the host even with cleanenv: the
+    host's value, else the first non-empty ``fallbacks`` variable, else ``default``."""
+
+    name: str
+    fallbacks: tuple[str, ...] = ()
+    default: str = ""
+
+
+@dataclass(frozen=True)
+class EnvPolicy:
+    """How one runtime takes the container's environment (see the module doc).
+
+    The same fields drive :meth:`Runtime.environment` (Python, for a known host environment)
+    and the job-script renderer (bash, evaluated on the node). A variable is *forced* when it
+    must be given to the runtime explicitly rather than reaching the container by inheritance:
+    the spec's ``env`` and ``PYTHONNOUSERSITE`` always, and every container variable when the
+    runtime does not pass its own environment in (or its cleanenv option stops that).
+    """
+
+    #: The runtime copies its own environment into the container (Apptainer, ch-run, Shifter).
+    #: False (Podman): only the variables named on its command line go in.
+    inherits: bool = True
+    #: Runtime option that empties the container's environment for ``cleanenv``
+    #: (``--cleanenv``). None with ``inherits``: the runtime itself is given only the
+    #: container's variables (ch-run).
+    cleanenv_flag: str | None = None
+    #: Forced variables travel in the runtime's environment as ``prefix + NAME`` (Apptainer's
+    #: ``APPTAINERENV_``, which arrives even with its cleanenv option). Empty: as ``NAME``.
+    prefix: str = ""
+    #: Option naming each forced variable (``--env NAME``); the runtime reads the value from
+    #: its own environment, so values stay off the command line (Podman).
+    name_option: str | None = None
+    #: Option carrying name and value (``--env=NAME=VALUE``): how forced variables go in when
+    #: ``cleanenv_flag`` stops the runtime's own environment and there is no ``prefix``.
+    value_option: str | None = None
+    #: Variables never named with ``name_option`` (host paths that do not exist inside).
+    unnamed: frozenset[str] = frozenset()
+    #: Give the runtime ``PATH`` = :data:`DEFAULT_CONTAINER_PATH` (it would pass the host's in).
+    image_path: bool = False
+    #: Variables the runtime process itself needs, copied from the host even with cleanenv.
+    copied: tuple[Copied, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.cleanenv_flag and not self.prefix and not self.value_option:
+            raise ValueError("a cleanenv option without a prefix needs a value_option")
+
+    def forces_all(self, cleanenv: bool) -> bool:
+        """Whether every container variable is forced (nothing arrives by inheritance)."""
+        return not self.inherits or (cleanenv and self.cleanenv_flag is not None)
+
+    def delivery(self, cleanenv: bool) -> str:
+        """How forced variables go in: ``"prefix"`` (``prefix + NAME`` in the runtime's
+        environment), ``"name"`` (``name_option NAME``), ``"value"`` (``value_option``
+        ``=NAME=VALUE``) or ``"env"`` (``NAME`` in the runtime's environment)."""
+        if self.prefix:
+            return "prefix"
+        if self.name_option:
+            return "name"
+        if cleanenv and self.cleanenv_flag:
+            return "value"
+        return "env"
+
+    def runtime_keeps(self, name: str) -> bool:
+        """Whether a host variable stays in the runtime's own environment before forcing
+        (runtimes with a cleanenv option; ch-run instead gets the container's variables)."""
+        return not self.inherits or name not in HOST_ONLY_VARS or name == "PATH"
+
+
 @dataclass(frozen=True)
 class Invocation:
     """What to execute on the host: the runtime's argv and that process's environment."""
@@ -59,19 +139,21 @@ def container_environment(
     else:
         env = {k: v for k, v in host_env.items() if k not in HOST_ONLY_VARS}
     env.pop("PATH", None)
-    env["PYTHONNOUSERSITE"] = "1"
+    env.update(FORCED_VARS)
     env.update(spec.env)
     return env
 
 
 class Runtime(abc.ABC):
     """One container runtime's command-line conventions. Subclasses set the class attributes
-    and implement :meth:`command`."""
+    (``env_policy`` among them) and implement :meth:`argv`."""
 
     #: Spec ``runtime`` value(s) this class serves.
     name: str = ""
     #: Executable looked up on PATH unless the site configures a full path.
     executable: str = ""
+    #: How the container's environment reaches the process inside (see :class:`EnvPolicy`).
+    env_policy: ClassVar[EnvPolicy] = EnvPolicy()
     #: Options accepted in ``runtime_args``: option -> whether it takes a value.
     options: ClassVar[Mapping[str, bool]] = {}
     #: False when bind destinations must already exist in the image (Charliecloud).
@@ -105,7 +187,6 @@ class Runtime(abc.ABC):
         """Options that expose the GPUs of ``vendor`` ('nvidia', 'rocm' or None)."""
         return []
 
-    @abc.abstractmethod
     def command(
         self,
         spec: ContainerSpec,
@@ -119,9 +200,70 @@ class Runtime(abc.ABC):
     ) -> Invocation:
         """Wrap ``cmd`` (argv inside the image) so it runs in ``spec``'s container.
 
+        ``host_env`` is the environment the runtime would start in (after ``module load``);
         ``binds`` are added to the spec's own (site binds, the connection-file directory);
         ``gpu`` is the resolved vendor (``spec.gpu`` with ``auto`` already decided).
         """
+        env_args, env = self.environment(spec, host_env, passthrough)
+        argv = self.argv(spec, cmd, executable=executable, gpu=gpu, binds=binds, env_args=env_args)
+        return Invocation(argv, env)
+
+    def environment(
+        self, spec: ContainerSpec, host_env: Mapping[str, str], passthrough: Collection[str] = ()
+    ) -> tuple[list[str], dict[str, str]]:
+        """``(env_args, env)``: the runtime options that set variables inside (placed by
+        :meth:`argv`) and the runtime process's environment, from :attr:`env_policy`."""
+        policy = self.env_policy
+        inside = container_environment(spec, host_env, passthrough)
+        if policy.inherits and not policy.cleanenv_flag:
+            env = {k: host_env[k] for k in ("PATH",) if k in host_env} | inside
+        else:
+            env = {k: v for k, v in host_env.items() if policy.runtime_keeps(k)}
+        for copied in policy.copied:
+            if not env.get(copied.name):
+                sources = (copied.name, *copied.fallbacks)
+                env[copied.name] = next(
+                    (host_env[n] for n in sources if host_env.get(n)), copied.default
+                )
+        if policy.image_path:
+            env["PATH"] = DEFAULT_CONTAINER_PATH
+        explicit = forced_names(spec)
+        if policy.forces_all(spec.cleanenv):
+            names = [*explicit, *sorted(k for k in inside if k not in explicit)]
+        else:
+            names = explicit
+        delivery = policy.delivery(spec.cleanenv)
+        env_args: list[str] = []
+        for name in names:
+            value = inside[name]
+            if delivery == "prefix":
+                env[policy.prefix + name] = value
+            elif delivery == "value":
+                env_args.append(f"{policy.value_option}={name}={value}")
+            else:
+                env[name] = value
+                if delivery == "name" and name not in policy.unnamed:
+                    env_args += [policy.name_option, name]  # type: ignore[list-item]
+        return env_args, env
+
+    @abc.abstractmethod
+    def argv(
+        self,
+        spec: ContainerSpec,
+        cmd: Sequence[str],
+        *,
+        executable: str,
+        gpu: str | None,
+        binds: Sequence[Bind] = (),
+        env_args: Sequence[str] = (),
+    ) -> list[str]:
+        """The runtime's command line for ``cmd``; ``env_args`` (from :meth:`environment`, or
+        a placeholder in job scripts) go where the runtime reads options."""
+
+
+def forced_names(spec: ContainerSpec) -> list[str]:
+    """The variables every runtime sets explicitly: ``PYTHONNOUSERSITE``, then the spec's env."""
+    return list(dict.fromkeys([*FORCED_VARS, *spec.env_dict]))
 
 
 def all_binds(spec: ContainerSpec, extra: Sequence[Bind]) -> list[Bind]:

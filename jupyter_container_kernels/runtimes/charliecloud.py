@@ -9,11 +9,11 @@ run-time flag, so ``gpu`` adds nothing here.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SpecError
-from .base import DEFAULT_CONTAINER_PATH, Invocation, Runtime, all_binds, container_environment
+from .base import Copied, EnvPolicy, Runtime, all_binds
 
 if TYPE_CHECKING:  # runtimes need the spec for annotations only; spec.py imports them
     from ..spec import Bind, ContainerSpec
@@ -28,22 +28,23 @@ class CharliecloudRuntime(Runtime):
                "--mount": True, "-m": True, "--storage": True, "-s": True,
                "--set-env": True, "--unset-env": True, "--env-no-expand": False,
                "--verbose": False, "-v": False, "--join": False, "-j": False}  # fmt: skip
+    # ch-run passes its own environment in, PATH included, and refuses to start without USER.
+    env_policy = EnvPolicy(image_path=True, copied=(Copied("USER", ("LOGNAME",), "nobody"),))
     creates_bind_destinations = False
     always_shared = ("/tmp",)
     # ch-run execs the command for directory images; SquashFS images make it fork.
     forwards_signals = False
 
-    def command(
+    def argv(
         self,
         spec: ContainerSpec,
         cmd: Sequence[str],
         *,
         executable: str,
-        host_env: Mapping[str, str],
         gpu: str | None,
         binds: Sequence[Bind] = (),
-        passthrough: Collection[str] = (),
-    ) -> Invocation:
+        env_args: Sequence[str] = (),
+    ) -> list[str]:
         argv = [executable]
         for bind in all_binds(spec, binds):
             if bind.read_only:
@@ -55,8 +56,4 @@ class CharliecloudRuntime(Runtime):
             argv += ["-b", f"{bind.src}:{bind.dst}"]
         if spec.workdir:
             argv += ["--cd", spec.workdir]
-        argv += [*spec.runtime_args, spec.image, "--", *cmd]
-        env = container_environment(spec, host_env, passthrough)
-        env["PATH"] = DEFAULT_CONTAINER_PATH
-        env.setdefault("USER", host_env.get("USER") or host_env.get("LOGNAME") or "nobody")
-        return Invocation(argv, env)
+        return [*argv, *env_args, *spec.runtime_args, spec.image, "--", *cmd]

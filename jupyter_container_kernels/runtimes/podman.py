@@ -7,10 +7,10 @@ on the command line.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from .base import Invocation, Runtime, all_binds, container_environment
+from .base import EnvPolicy, Runtime, all_binds
 
 if TYPE_CHECKING:  # runtimes need the spec for annotations only; spec.py imports them
     from ..spec import Bind, ContainerSpec
@@ -22,6 +22,7 @@ HOST_PATH_VARS = frozenset({"HOME", "TMPDIR"})
 class PodmanRuntime(Runtime):
     name = "podman"
     executable = "podman"
+    env_policy = EnvPolicy(inherits=False, name_option="--env", unnamed=HOST_PATH_VARS)
     options: ClassVar[Mapping[str, bool]] = {"--userns": True, "--user": True, "-u": True, "--security-opt": True,
                "--device": True, "--group-add": True, "--shm-size": True, "--ulimit": True,
                "--cap-add": True, "--cap-drop": True, "--pull": True, "--privileged": False,
@@ -37,28 +38,22 @@ class PodmanRuntime(Runtime):
             return ["--device", "/dev/kfd", "--device", "/dev/dri", "--group-add", "keep-groups"]
         return []
 
-    def command(
+    def argv(
         self,
         spec: ContainerSpec,
         cmd: Sequence[str],
         *,
         executable: str,
-        host_env: Mapping[str, str],
         gpu: str | None,
         binds: Sequence[Bind] = (),
-        passthrough: Collection[str] = (),
-    ) -> Invocation:
+        env_args: Sequence[str] = (),
+    ) -> list[str]:
         argv = [executable, "run", "--rm", "-i", "--network", "host", *self.gpu_args(gpu)]
         for bind in all_binds(spec, binds):
             argv += ["--volume", f"{bind.src}:{bind.dst}:{'ro' if bind.read_only else 'rw'}"]
         if spec.workdir:
             argv += ["--workdir", spec.workdir]
-        inside = container_environment(spec, host_env, passthrough)
-        for name in inside:
-            if name not in HOST_PATH_VARS:  # host paths that do not exist inside
-                argv += ["--env", name]
-        argv += [*spec.runtime_args, spec.image, *cmd]
-        return Invocation(argv, {**host_env, **inside})
+        return [*argv, *env_args, *spec.runtime_args, spec.image, *cmd]
 
 
 class PodmanHpcRuntime(PodmanRuntime):

@@ -6,11 +6,11 @@ is the site's ``gpu`` module (``--module=gpu``); Shifter has no ROCm support.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SpecError
-from .base import HOST_ONLY_VARS, Invocation, Runtime, all_binds, container_environment
+from .base import EnvPolicy, Runtime, all_binds
 
 if TYPE_CHECKING:  # runtimes need the spec for annotations only; spec.py imports them
     from ..spec import Bind, ContainerSpec
@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # runtimes need the spec for annotations only; spec.py import
 class ShifterRuntime(Runtime):
     name = "shifter"
     executable = "shifter"
+    # Shifter passes its own environment in (values stay off the command line); --clearenv
+    # empties it, and then only --env brings variables back (their values are visible in
+    # `ps`: keep secrets out of cleanenv kernels' env).
+    env_policy = EnvPolicy(cleanenv_flag="--clearenv", value_option="--env")
     options: ClassVar[Mapping[str, bool]] = {"--module": True, "-m": True, "--entrypoint": False, "--workdir": True,
                "--volume": True, "-V": True, "--env-file": True}  # fmt: skip
 
@@ -27,32 +31,21 @@ class ShifterRuntime(Runtime):
             raise SpecError("gpu", "shifter has no ROCm support; use gpu: none or another runtime.")
         return ["--module=gpu"] if vendor == "nvidia" else []
 
-    def command(
+    def argv(
         self,
         spec: ContainerSpec,
         cmd: Sequence[str],
         *,
         executable: str,
-        host_env: Mapping[str, str],
         gpu: str | None,
         binds: Sequence[Bind] = (),
-        passthrough: Collection[str] = (),
-    ) -> Invocation:
+        env_args: Sequence[str] = (),
+    ) -> list[str]:
         argv = [executable, f"--image={spec.image}", *self.gpu_args(gpu)]
-        if spec.cleanenv:
-            argv.append("--clearenv")
+        if spec.cleanenv and self.env_policy.cleanenv_flag:
+            argv.append(self.env_policy.cleanenv_flag)
         for bind in all_binds(spec, binds):
             argv.append(f"--volume={bind.src}:{bind.dst}" + (":ro" if bind.read_only else ""))
         if spec.workdir:
             argv.append(f"--workdir={spec.workdir}")
-        inside = container_environment(spec, host_env, passthrough)
-        env = {k: v for k, v in host_env.items() if k not in HOST_ONLY_VARS or k == "PATH"}
-        if spec.cleanenv:
-            # --clearenv empties the environment; only --env brings variables back in (their
-            # values are then visible in `ps`: keep secrets out of cleanenv kernels' env).
-            argv += [f"--env={k}={v}" for k, v in inside.items()]
-        else:
-            # Shifter passes its own environment in: values stay off the command line.
-            env.update({k: inside[k] for k in (*spec.env_dict, "PYTHONNOUSERSITE")})
-        argv += [*spec.runtime_args, "--", *cmd]
-        return Invocation(argv, env)
+        return [*argv, *env_args, *spec.runtime_args, "--", *cmd]

@@ -7,12 +7,20 @@
 set -euo pipefail
 cd -- /home/ada/project
 set +u  # module systems read unset variables
-source /usr/share/lmod/lmod/init/bash
-module load apptainer/1.3 cuda/12.4
+jck_functions=$(declare -Fx)
+. /usr/share/lmod/lmod/init/bash >&2 || { printf 'sourcing %s failed\n' /usr/share/lmod/lmod/init/bash >&2; exit 90; }
+type module >/dev/null 2>&1 || { printf '%s does not define the module command\n' /usr/share/lmod/lmod/init/bash >&2; exit 91; }
+module load apptainer/1.3 cuda/12.4 >&2 || exit $?
+while read -r _ _ jck_function; do
+  case $'\n'"$jck_functions"$'\n' in
+    *$'\n'"declare -fx $jck_function"$'\n'*) ;;
+    *) export -fn -- "$jck_function" ;;
+  esac
+done < <(declare -Fx)
 set -u
 jck_runtime=$(command -v -- apptainer) || { printf '%s\n' 'jupyter-container-kernels: apptainer not found on PATH' >&2; exit 127; }
 jck_env=(-u CONDA_DEFAULT_ENV -u CONDA_EXE -u CONDA_PREFIX -u CONDA_PYTHON_EXE -u CONDA_SHLVL -u LD_LIBRARY_PATH -u LD_PRELOAD -u PYTHONEXECUTABLE -u PYTHONHOME -u PYTHONPATH -u PYTHONSTARTUP -u VIRTUAL_ENV -u _CE_CONDA -u _CE_M 'APPTAINERENV_GREETING=it'"'"'s "quoted" $(not run)' APPTAINERENV_OMP_NUM_THREADS=8 APPTAINERENV_PYTHONNOUSERSITE=1)
-if [ -e /dev/nvidiactl ] || command -v nvidia-smi >/dev/null 2>&1; then jck_gpu=nvidia
+if [ -e /dev/nvidiactl ] || [ -e /dev/nvidia0 ] || command -v nvidia-smi >/dev/null 2>&1; then jck_gpu=nvidia
 elif [ -e /dev/kfd ] || command -v rocm-smi >/dev/null 2>&1; then jck_gpu=rocm
 else jck_gpu=none; fi
 case "$jck_gpu" in

@@ -16,6 +16,6 @@ jck_unset=()
 while IFS= read -r jck_name; do
   case "$jck_name" in TERM|LANG|LC_*|http_proxy|https_proxy|no_proxy|all_proxy|HTTP_PROXY|HTTPS_PROXY|NO_PROXY|ALL_PROXY|JPY_*|JUPYTER_*|OMP_*|SLURM_*|PMI_*|PMIX_*|OMPI_*|MASTER_ADDR|MASTER_PORT|USER) ;; *) jck_unset+=(-u "$jck_name") ;; esac
 done < <(compgen -e)
-jck_env=("${jck_unset[@]}" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONNOUSERSITE=1)
+jck_env=("${jck_unset[@]}" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONNOUSERSITE=1 USER="${USER:-${LOGNAME:-nobody}}")
 jck_cmd=("${jck_runtime}" /shared/images/mpi -- python3 "${jck_script}")
 exec "${jck_srun}" env "${jck_env[@]}" "${jck_cmd[@]}"
