@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_container_kernels.batch.convert import notebook_to_python
 from jupyter_container_kernels.batch.resources import Resources
 from jupyter_container_kernels.batch.script import (
     JobScript,
     check_directive_path,
-    notebook_to_python,
     render,
     safe_stem,
 )
