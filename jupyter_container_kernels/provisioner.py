@@ -237,27 +237,34 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
     def _expose_connection_file(self, cmd: list[str]) -> tuple[list[str], list[Bind]]:
         """Make the connection file readable inside the container: bind its directory, or,
         for runtimes that cannot create bind destinations (Charliecloud), use it where it is
-        under an always-shared directory (/tmp) or copy it into a private 0700 one there."""
+        under an always-shared directory (/tmp) or copy it into a private 0700 one there.
+
+        The kernel is given the file's resolved path (or the copy's): a path through a
+        symbolic link (``/home`` linked to ``/gpfs/home``) does not lead anywhere inside the
+        container. ``cmd`` may name the file either way: jupyter_client names it resolved,
+        a KernelManager subclass may name it as given.
+        """
         connection_file = getattr(self.parent, "connection_file", "")
         if not connection_file:
             return cmd, []
         real = os.path.realpath(connection_file)
+        names = {connection_file, os.path.abspath(connection_file), real}
         folder = os.path.dirname(real)
         shared = self.runtime.always_shared
         if self.runtime.creates_bind_destinations or not shared:
             try:
-                return cmd, [Bind.parse(folder)]
+                return [real if arg in names else arg for arg in cmd], [Bind.parse(folder)]
             except SpecError:
                 if not shared:
                     raise
         elif any(folder == d or folder.startswith(d.rstrip("/") + "/") for d in shared):
-            return cmd, []
+            return [real if arg in names else arg for arg in cmd], []
         if self._private_dir is None or not os.path.isdir(self._private_dir):
             self._private_dir = tempfile.mkdtemp(prefix="jck-kernel-", dir=shared[0])
         copy = os.path.join(self._private_dir, os.path.basename(real))
         shutil.copyfile(real, copy)
         os.chmod(copy, 0o600)
-        return [copy if arg == real else arg for arg in cmd], []
+        return [copy if arg in names else arg for arg in cmd], []
 
     def _remove_private_dir(self) -> None:
         if self._private_dir:
@@ -273,13 +280,18 @@ def _config_location(kernel_spec: Any) -> str:
 
 class _StderrTee:
     """A pipe for the kernel's stderr: every byte is forwarded to where stderr would have gone
-    (the server's stderr, or the caller's ``stderr`` argument) and the last 64 KiB are kept."""
+    (the server's stderr, or the caller's ``stderr`` argument) and the last 64 KiB are kept.
+
+    The pump thread may go on after :meth:`finish` gave up waiting for it (a helper that left
+    the process group still holds stderr), so the kept chunks change only under ``_lock``.
+    """
 
     KEEP = 64 * 1024
 
     def __init__(self, target: Any) -> None:
         self._chunks: deque[bytes] = deque()
         self._size = 0
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         if target == subprocess.PIPE:  # the caller reads it: leave it alone
             self.write_end: Any = target
@@ -307,10 +319,11 @@ class _StderrTee:
         assert self._read_end is not None
         try:
             while chunk := os.read(self._read_end, 65536):
-                self._chunks.append(chunk)
-                self._size += len(chunk)
-                while self._size - len(self._chunks[0]) >= self.KEEP:
-                    self._size -= len(self._chunks.popleft())
+                with self._lock:
+                    self._chunks.append(chunk)
+                    self._size += len(chunk)
+                    while self._size - len(self._chunks[0]) >= self.KEEP:
+                        self._size -= len(self._chunks.popleft())
                 if self._forward is not None:
                     try:
                         os.write(self._forward, chunk)
@@ -323,4 +336,6 @@ class _StderrTee:
         """What the kernel wrote (its last 64 KiB), after it closed stderr or ``timeout``."""
         if self._thread is not None:
             self._thread.join(timeout)
-        return b"".join(list(self._chunks)).decode(errors="replace")
+        with self._lock:
+            kept = b"".join(self._chunks)
+        return kept.decode(errors="replace")

@@ -2,9 +2,10 @@
 
 :func:`kernel_json` is the one definition of a container kernel's ``kernel.json``;
 :func:`write_kernel_dir` makes a directory hold exactly a set of files, with ``kernel.json``
-written last and atomically, so Jupyter never lists a half-written kernel. Files are made
-world-readable (0644, directories 0755) so system kernels written by a root with a strict
-umask are still usable by everyone.
+written last and atomically, so Jupyter never lists a half-written kernel. Kernels of the
+:data:`SHARED_SCOPES` are made world-readable (0644, directories 0755), so that system kernels
+written by a root with a strict umask are still usable by everyone; other kernels get the
+writer's umask, as kernel.json may carry secrets in ``env``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
+import shlex
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import PolicyError, SpecError
+from ..errors import ConflictError, PolicyError, SpecError
 from ..site import SiteConfig
 from ..spec import ContainerSpec
 
@@ -25,6 +27,9 @@ PROVISIONER_NAME = "container-provisioner"
 #: Version of ``metadata.container_kernels`` (the marker of kernels this package wrote).
 METADATA_VERSION = 1
 RESOURCES = Path(__file__).parent.parent / "resources"
+#: Scopes whose kernels every user of the machine runs: written world-readable, whatever the
+#: umask. Kernels of the other scopes (user, prefix) get the writer's umask.
+SHARED_SCOPES = ("system", "sys-prefix")
 
 
 def kernel_json(
@@ -77,13 +82,19 @@ def kernel_files(kernel: dict[str, Any], logos: dict[str, bytes]) -> dict[str, b
     return {**logos, "kernel.json": (json.dumps(kernel, indent=1) + "\n").encode()}
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``path`` so that readers see the old or the new content, never half of it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix="-" + path.name)
+def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write ``path`` so that readers see the old or the new content, never half of it.
+
+    The file gets permissions ``mode``, or, when ``None``, those the umask gives a new file.
+    """
+    tmp = path.parent / f".tmp-{secrets.token_hex(8)}-{path.name}"
+    # 0o666 less the umask, as for any new file; O_EXCL: never through a planted link.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)  # readable by every user, also for a root with umask 077
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -93,11 +104,28 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def write_kernel_dir(directory: Path, files: dict[str, bytes]) -> None:
     """Make ``directory`` hold exactly ``files``. kernel.json is written last, so Jupyter never
-    sees a kernel without its logo; other files already there are removed."""
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o755)
+    sees a kernel without its logo; other files already there are removed.
+
+    Kernels of the :data:`SHARED_SCOPES` are made world-readable, others get the umask. A
+    kernel directory or kernel.json that is a symbolic link is refused (:class:`ConflictError`):
+    writing through it would empty and replace the link's target.
+    """
+    from .kernelspecs import scope_of  # kernelspecs imports this module
+
+    for path in (directory, directory / "kernel.json"):
+        if path.is_symlink():
+            raise ConflictError(
+                f"Cannot write the kernel {directory}: {path} is a symbolic link (to "
+                f"{os.readlink(path)}), and writing through it would replace what is there. "
+                f"Remove the link (`rm {shlex.quote(str(path))}`) and try again, or use another "
+                "kernel name."
+            )
+    shared = scope_of(str(directory)) in SHARED_SCOPES
+    directory.mkdir(parents=True, exist_ok=True)  # 0o777 less the umask
+    if shared:
+        os.chmod(directory, 0o755)
     for name in sorted(files, key=lambda n: n == "kernel.json"):
-        atomic_write(directory / name, files[name])
+        atomic_write(directory / name, files[name], 0o644 if shared else None)
     for extra in directory.iterdir():
         if extra.name not in files:
             shutil.rmtree(extra) if extra.is_dir() and not extra.is_symlink() else extra.unlink()

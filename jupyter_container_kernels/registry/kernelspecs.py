@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -329,7 +330,9 @@ def update_kernel(
     data["display_name"] = new["display_name"]
     data["argv"] = new["argv"]
     data["metadata"]["kernel_provisioner"] = new["metadata"]["kernel_provisioner"]
-    atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+    # Keep the file's permissions: a kernel.json its owner made private (env secrets) stays so.
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    atomic_write(path, (json.dumps(data, indent=1) + "\n").encode(), mode)
     return _read_ok(kernel.name, kernel.resource_dir, site)
 
 

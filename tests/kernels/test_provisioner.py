@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -232,6 +233,57 @@ async def test_image_without_ipykernel_fails_the_start_with_its_stderr(
     assert_gone([p for p in psutil.Process().children(recursive=True) if p.pid not in before])
 
 
+#: Runs inside the image as the "kernel": a helper leaves the process group and keeps
+#: writing to stderr (while the start failure is being reported, and after), then it exits 3.
+CHATTY_HELPER = """\
+import os, sys, time  # jck-chatty-helper {token}
+if os.fork() == 0:
+    os.setsid()
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        os.write(2, b"chatter from a helper that left the group\\n")
+        time.sleep(0.0002)
+    os._exit(0)
+time.sleep(0.3)
+print("failing on purpose", file=sys.stderr, flush=True)
+sys.exit(3)
+"""
+
+
+async def test_a_helper_chattering_on_stderr_does_not_hide_the_start_failure(
+    lmod_env: dict[str, str], make_container_kernel: Callable[..., str], test_image: str
+) -> None:
+    token = f"{os.getpid()}-{time.monotonic_ns()}"
+    name = make_container_kernel(
+        "chatty",
+        config_for("charliecloud", test_image),
+        argv=["python3", "-c", CHATTY_HELPER.format(token=token)],
+    )
+    km = AsyncKernelManager(kernel_name=name)
+    began = time.monotonic()
+    try:
+        with pytest.raises(KernelStartError) as info:
+            await km.start_kernel(stderr=subprocess.DEVNULL)
+        elapsed = time.monotonic() - began
+    finally:
+        helpers = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if any(token in arg for arg in p.info["cmdline"] or ())
+        ]
+        for helper in helpers:
+            helper.kill()
+    assert helpers  # it still held stderr, writing, when the start failed
+    message = str(info.value)
+    assert message.startswith(
+        "The container exited with status 3 while the kernel was starting (runtime "
+        f"charliecloud, image {test_image}). Last lines on stderr:\n"
+    )
+    assert "chatter from a helper that left the group" in message
+    assert elapsed < 10  # stderr is waited for 2 s at most, however long the helper writes
+    assert not km.has_kernel
+
+
 async def test_missing_image_fails_before_anything_starts(
     lmod_env: dict[str, str], make_container_kernel: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -382,6 +434,74 @@ async def test_charliecloud_gets_a_private_copy_of_a_connection_file_outside_tmp
         stdout, _ = await run(kc, "print(1 + 1)")
         assert stdout == "2\n"
     assert not os.path.exists(os.path.dirname(copy))  # removed at shutdown
+
+
+@pytest.mark.parametrize(
+    "link_in, target_in",
+    [("/tmp", "/var/tmp"), ("/var/tmp", "/tmp")],
+    ids=["link-in-tmp-to-elsewhere", "link-elsewhere-to-tmp"],
+)
+async def test_charliecloud_kernel_starts_with_a_symlinked_runtime_dir(
+    link_in: str,
+    target_in: str,
+    test_image: str,
+    kernel: Any,
+) -> None:
+    # As on clusters where /home is a link to /gpfs/…: the Jupyter runtime dir, where the
+    # connection file is written, is reached through a symbolic link. Only /tmp is shared
+    # with a ch-run container, so the link or its target is out of the container's sight.
+    target = tempfile.mkdtemp(prefix="jck-runtime-real-", dir=target_in)
+    link = os.path.join(tempfile.mkdtemp(prefix="jck-runtime-link-", dir=link_in), "runtime")
+    os.symlink(target, link)
+    # The name the server's MultiKernelManager gives it: <runtime dir>/kernel-<id>.json.
+    connection_file = os.path.join(link, "kernel-linked.json")
+    try:
+        config = config_for("charliecloud", test_image)
+        async with kernel(config, connection_file=connection_file) as (km, kc):
+            argv = process_tree(km.provisioner.pid)[0].cmdline()
+            given = argv[argv.index("-f") + 1]
+            assert given.startswith("/tmp/") and os.path.realpath(given) == given
+            stdout, _ = await run(kc, "print(1 + 1)")
+            assert stdout == "2\n"
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(link), ignore_errors=True)
+
+
+class ConnectionFileAsGiven(AsyncKernelManager):
+    """Names the connection file in the kernel's command as it was given, not resolved (as
+    jupyter_client did before 7.0, and as a KernelManager subclass may)."""
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        real = os.path.realpath(self.connection_file)
+        cmd = super().format_kernel_cmd(extra_arguments)
+        return [self.connection_file if arg == real else arg for arg in cmd]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_the_kernel_gets_the_resolved_connection_file_however_the_command_names_it(
+    runtime: str,
+    test_image: str,
+    lmod_env: dict[str, str],
+    make_container_kernel: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    target = tempfile.mkdtemp(prefix="jck-runtime-real-", dir="/var/tmp")
+    link = tmp_path / "linked-runtime"
+    link.symlink_to(target)
+    name = make_container_kernel("asgiven", config_for(runtime, test_image))
+    km = ConnectionFileAsGiven(kernel_name=name, connection_file=str(link / "kernel-1.json"))
+    cmd, _ = await km.pre_start_kernel()
+    try:
+        inside = cmd[cmd.index("-f") + 1]
+        if runtime == "charliecloud":  # a private copy under /tmp, which ch-run shares
+            assert inside.startswith("/tmp/jck-kernel-")
+        else:  # the resolved directory is bound
+            assert inside == os.path.join(target, "kernel-1.json")
+            assert cmd[cmd.index(target) - 1] == "--bind"
+    finally:
+        await km.cleanup_resources()
+        shutil.rmtree(target, ignore_errors=True)
 
 
 async def test_apptainer_binds_the_connection_file_directory(
