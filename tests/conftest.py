@@ -15,6 +15,11 @@
 
 Nothing here skips: a missing part fails with the command that installs it (``.ci/run``
 installs everything).
+
+Markers: a test is ``system`` when it needs a real part (Slurm, Lmod, Charliecloud, the test
+images, a browser, root): it uses one of :data:`SYSTEM_FIXTURES` (directly or through another
+fixture), lives in ``tests/ui``, or is listed in :data:`SYSTEM_TESTS`. Everything else runs
+anywhere, without root: ``pytest -m "not system"``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,58 @@ STANDIN_BIN = SUPPORT / "bin"
 MODULEFILES = SUPPORT / "modulefiles"
 LMOD_INIT_CANDIDATES = ("/usr/share/lmod/lmod/init/bash",)
 INSTALL_HINT = "Run `.ci/run`, or `tests/support/install_system_deps.sh` as root, to install it."
+
+
+# Fixtures that provision a real part; a test using any of them (its fixture closure includes
+# fixtures used through other fixtures, e.g. ``batch`` -> ``slurm_cluster``) is ``system``. A
+# server in any other test finds no Slurm (``no_slurm_outside_system_tests``).
+SYSTEM_FIXTURES = frozenset(
+    {
+        "test_images",  # debootstrapped images (root), run by ch-run
+        "apptainer_standin",  # the stand-in runs images through ch-run
+        "lmod_env",  # real Lmod
+        "slurm_cluster",  # the single-node Slurm
+        "lab",  # `jupyter lab` on Slurm with the test image (tests/ui)
+    }
+)
+# Test directories whose every test is ``system``.
+SYSTEM_DIRECTORIES = frozenset({"ui"})
+# Tests that reach a real part without one of those fixtures: a module
+# (``tests/x/test_y.py``) or a test (``tests/x/test_y.py::test_z``, every parametrization),
+# each with what it runs. Keep it short.
+SYSTEM_TESTS: dict[str, str] = {}
+
+
+def _is_system(item: pytest.Item) -> bool:
+    if SYSTEM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    path, _, name = item.nodeid.partition("::")
+    if path.split("/")[:2] in (["tests", d] for d in SYSTEM_DIRECTORIES):
+        return True
+    test = name.split("[")[0]
+    return path in SYSTEM_TESTS or f"{path}::{test}" in SYSTEM_TESTS
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs a real part ``system`` (see the module docstring)."""
+    for item in items:
+        if _is_system(item) and item.get_closest_marker("system") is None:
+            item.add_marker(pytest.mark.system)
+
+
+@pytest.fixture(autouse=True)
+def no_slurm_outside_system_tests(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A jupyter_server in a test that is not ``system`` finds no Slurm commands
+    (``Slurm.bin_dir`` is an empty directory), on every machine: ``GET environment`` reports Slurm
+    unavailable instead of running ``sinfo``, as on a laptop. A test's own ``Slurm`` config wins."""
+    if request.node.get_closest_marker("system") or "jp_server_config" not in request.fixturenames:
+        return
+    config = request.getfixturevalue("jp_server_config")
+    if "bin_dir" not in config.Slurm and "executables" not in config.Slurm:
+        config.Slurm.bin_dir = str(tmp_path_factory.mktemp("no-slurm"))
 
 
 def require_executable(name: str) -> str:

@@ -6,8 +6,10 @@
 # Installs the Debian packages (Lmod, Charliecloud, Slurm + munge, debootstrap, Chromium),
 # creates a fresh virtualenv in .venv, installs the package with its test extras (this builds
 # the JupyterLab extension with Node), builds the test container images (cached in
-# ~/.cache/jupyter-container-kernels-test), starts a single-node Slurm, runs the frontend unit
-# tests and pytest, and stops Slurm again.
+# ~/.cache/jupyter-container-kernels-test), runs the linters (ruff; prettier, eslint and the
+# generated-types check in labextension/; any finding fails), starts a single-node Slurm, runs
+# the frontend unit tests and pytest (every test: `system` ones too, and the `packaging` ones,
+# which build the sdist and the wheel), and stops Slurm again.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -21,8 +23,13 @@ step "virtualenv .venv and the package with test extras"
 rm -rf .venv
 "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,lint]"
 export PATH="$ROOT/.venv/bin:$PATH"
+
+step "lint: ruff (Python), prettier + eslint and the generated REST types (TypeScript)"
+ruff check .
+ruff format --check .
+(cd labextension && jlpm install --immutable && jlpm lint:check && jlpm check:types)
 
 step "test container images"
 bash tests/support/build_image.sh
