@@ -62,7 +62,13 @@ def load_parameters(path: str | None, task_index: int | None) -> dict[str, Any]:
     if not path:
         return {}
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    tasks = data["tasks"] if isinstance(data, dict) else data
+    tasks = data.get("tasks") if isinstance(data, dict) else data
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise SpecError(
+            "parameters_file",
+            f"{path} does not hold {{'tasks': [{{parameters}}, ...]}} (a list of objects), as "
+            "`submit` writes it; submit the notebook again rather than editing that file.",
+        )
     index = task_index or 0
     if not 0 <= index < len(tasks):
         raise SpecError("task_index", f"{index} is outside the {len(tasks)} tasks of {path}.")
@@ -236,7 +242,16 @@ async def execute_notebook(
     interrupted, and the status is 128 + the signal number.
     """
     env = os.environ if env is None else env
-    nb = nbformat.read(notebook, as_version=4)
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except OSError:
+        raise
+    except Exception as exc:  # nbformat: ValidationError, or KeyError/TypeError on odd JSON
+        raise SpecError(
+            "notebook",
+            f"{notebook} is not a valid notebook ({type(exc).__name__}: {exc}); open and save "
+            "it in JupyterLab, then submit it again.",
+        ) from exc
     nb = inject(nb, parameters or {})
     writer = _Writer(output)
     provenance: dict[str, Any] = {

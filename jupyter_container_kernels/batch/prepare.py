@@ -22,9 +22,10 @@ from ..errors import SpecError
 from ..runtimes import get_runtime
 from ..site import SiteConfig
 from ..spec import Bind, ContainerSpec
+from .convert import notebook_to_python
 from .parameters import expand, inject
 from .request import SubmitRequest
-from .script import JobScript, notebook_to_python, render, safe_stem
+from .script import JobScript, render, safe_stem
 
 
 @dataclass(frozen=True)
@@ -131,20 +132,41 @@ def prepare_job(
 
 
 def write_files(prepared: PreparedJob, *, include_script: bool = True) -> None:
-    """Create the output directory and write the script and the files it refers to."""
+    """Create the output directory and write the script and the files it refers to.
+
+    The output directory, when this creates it, is 0700. Every file is created exclusively
+    (``O_CREAT | O_EXCL | O_NOFOLLOW``) with mode 0600: nothing already there is overwritten
+    and no symbolic link is followed, even in a directory others can write to.
+    """
     directory = prepared.script.output_dir
     try:
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         for path, text in prepared.files.items():
             if include_script or path != prepared.script_path:
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(text)
+                _create(path, text)
     except OSError as exc:
         raise SpecError(
             "output_dir",
             f"cannot write into {directory!r}: {exc.strerror}; choose a "
             "directory you can write to.",
         ) from exc
+
+
+def _create(path: str, text: str) -> None:
+    """Write ``text`` into a new file ``path`` (0600); refuse anything already there."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        what = "a symbolic link" if os.path.islink(path) else "a file that already exists"
+        raise SpecError(
+            "output_dir",
+            f"{path!r} is {what}; a job's files are only ever created new, never written "
+            "through a link or over another file. Remove it or choose another output "
+            "directory.",
+        ) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _visible(spec: ContainerSpec, directory: str) -> tuple[Bind, ...]:

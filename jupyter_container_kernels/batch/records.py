@@ -11,6 +11,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -114,47 +115,94 @@ class JobRecord:
 class JobStore:
     """The job records of one user: a directory of ``<id>.json`` files, cached in memory."""
 
+    #: Nanoseconds within which an mtime may still change without showing it (file systems
+    #: with coarse timestamps: 1 s on some NFS servers, 2 s on FAT; plus clock skew to an NFS
+    #: server). A directory or record whose mtime is this recent is looked at again next time.
+    RACY_NS = 3_000_000_000
+
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self._records: dict[str, JobRecord] = {}
-        self._seen: dict[str, int] = {}  # file name -> mtime_ns when read
+        #: file name -> (inode, size, mtime_ns) when read; absent: read it again next time.
+        self._seen: dict[str, tuple[int, int, int]] = {}
+        #: the directory's mtime_ns at the last scan, once it is old enough to be trusted.
         self._dir_mtime: int | None = None
+        self.scans = 0  # directory listings made (a reload with nothing changed makes none)
         self.reload()
 
     def reload(self) -> None:
-        """Pick up records written by another process (the CLI): one ``stat`` when nothing
-        changed (every save renames a file into the directory, which changes its mtime)."""
+        """Pick up records written by another process (the CLI).
+
+        Cheap when nothing changed: one ``stat`` of the directory (every save renames a file
+        into it, which changes its mtime). That shortcut is only taken once the directory's
+        mtime is older than :attr:`RACY_NS`: a second write within the same mtime tick (coarse
+        NFS timestamps) leaves the mtime as it was, so a recent directory is listed again, and
+        a record whose file is recent, or whose inode, size or mtime differ, is read again.
+        """
         try:
-            mtime = self.directory.stat().st_mtime_ns
-            if mtime == self._dir_mtime:
+            st = self.directory.stat()
+            if st.st_mtime_ns == self._dir_mtime:
                 return
             entries = list(os.scandir(self.directory))
         except FileNotFoundError:
             return
-        self._dir_mtime = mtime
+        self.scans += 1
+        now = time.time_ns()
+        self._dir_mtime = st.st_mtime_ns if now - st.st_mtime_ns > self.RACY_NS else None
         for entry in entries:
             if not entry.name.endswith(".json") or entry.name.startswith("."):
                 continue
-            mtime = entry.stat().st_mtime_ns
-            if self._seen.get(entry.name) == mtime:
+            try:
+                fst = entry.stat()
+            except FileNotFoundError:
+                continue
+            key = (fst.st_ino, fst.st_size, fst.st_mtime_ns)
+            if self._seen.get(entry.name) == key:
                 continue
             try:
                 record = JobRecord.from_json(json.loads(Path(entry.path).read_text("utf-8")))
             except (OSError, ValueError, TypeError) as exc:
                 log.warning("Skipping unreadable job record %s: %s", entry.path, exc)
                 continue
-            self._seen[entry.name] = mtime
+            self._remember(entry.name, key, now)
             self._records[record.id] = record
 
+    def _remember(self, name: str, key: tuple[int, int, int], now: int) -> None:
+        if now - key[2] > self.RACY_NS:
+            self._seen[name] = key
+        else:  # may still change within its mtime tick: read it again next time
+            self._seen.pop(name, None)
+
     def save(self, record: JobRecord) -> None:
-        """Write ``record`` atomically and keep it in memory."""
+        """Write ``record`` atomically and keep it in memory.
+
+        A record another process has meanwhile written in a terminal state (the CLI cancelled
+        the job, its watcher saw it end) is not overwritten by one that is not: that one is
+        kept, here too.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{record.id}.json"
+        if not record.terminal:
+            theirs = self._changed_on_disk(path)
+            if theirs is not None and theirs.terminal:
+                self._records[record.id] = theirs
+                return
         tmp = self.directory / f".{record.id}.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
         os.replace(tmp, path)
-        self._seen[path.name] = path.stat().st_mtime_ns
+        st = path.stat()
+        self._remember(path.name, (st.st_ino, st.st_size, st.st_mtime_ns), time.time_ns())
         self._records[record.id] = record
+
+    def _changed_on_disk(self, path: Path) -> JobRecord | None:
+        """The record at ``path`` if another process wrote it since we last read it."""
+        try:
+            st = path.stat()
+            if self._seen.get(path.name) == (st.st_ino, st.st_size, st.st_mtime_ns):
+                return None
+            return JobRecord.from_json(json.loads(path.read_text("utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
 
     def get(self, job_id: str) -> JobRecord:
         try:

@@ -10,6 +10,7 @@ directory and the job fails without it), runs ``sbatch --parsable`` and persists
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -39,7 +40,7 @@ from .script import (
     log_pattern,
     output_pattern,
 )
-from .slurm import Slurm
+from .slurm import Slurm, SubmitUnknownError
 from .watcher import JobWatcher
 
 
@@ -74,6 +75,17 @@ class BatchService(LoggingConfigurable):
         "grows by half up to this.",
     )
     log_tail_lines = Int(40, config=True, help="Lines of the job log returned with a job.")
+    log_tail_bytes = Int(
+        32 * 1024,
+        config=True,
+        help="Bytes read from the end of each log for a job's log tail (per array task).",
+    )
+    log_tail_tasks = Int(
+        8,
+        config=True,
+        help="Array tasks whose log tails one answer shows at most (running ones first, then "
+        "failed ones, then the last); the answer says how many more there are.",
+    )
     torchrun_port = Int(29500, config=True, help="Rendezvous port of the torchrun template.")
 
     @default("jobs_dir")
@@ -170,6 +182,8 @@ class BatchService(LoggingConfigurable):
         t1 = time.perf_counter()
         try:
             job_id = await self.slurm.submit(prepared.script_path, cwd=job.output_dir)
+        except SubmitUnknownError as exc:
+            job_id = await self._find_submitted(prepared, exc)  # the files stay
         except BaseException:
             for path in prepared.files:  # nothing left behind for a job that does not exist
                 with contextlib.suppress(OSError):
@@ -182,6 +196,34 @@ class BatchService(LoggingConfigurable):
         self.timings.append((time.perf_counter() - t2 + (t1 - t0), t2 - t1))
         self.log.debug("Submitted %s as Slurm job %s", job.notebook, job_id)
         return record
+
+    async def _find_submitted(self, prepared: PreparedJob, exc: SubmitUnknownError) -> str:
+        """sbatch gave no answer: Slurm may have the job all the same. Look for it (by name and
+        script path, both unique to this submit); if it cannot be found, keep the files and say
+        exactly what to check, rather than lose track of a job that may run."""
+        job = prepared.script
+        name = job.resources.job_name or job.stem
+        found, why = None, "Slurm's queue has no job from that script (yet)"
+        for attempt in range(3):  # slurmctld may list it a moment after it was too busy to answer
+            if attempt:
+                await asyncio.sleep(1.0)
+            try:
+                found = await self.slurm.find_submitted(name, prepared.script_path)
+            except ContainerKernelError as lookup:
+                why = f"looking for it failed too: {lookup}"
+                break
+            if found is not None:
+                break
+        if found is not None:
+            self.log.warning("sbatch gave no answer (%s); Slurm has the job as %s", exc, found)
+            return found
+        raise SubmitUnknownError(
+            f"{exc}, so it is not known whether Slurm accepted the job. The job's files are kept: "
+            f"its script is {prepared.script_path}, and {why}. Before submitting again, run "
+            f"`squeue --me --states=all --name={name} --Format=JobID,State,Command`: a job whose "
+            "command is that script is this one (it is not tracked here; its outputs go to "
+            f"{job.output_dir}). If there is none once Slurm answers again, submit again."
+        ) from exc
 
     def _record(self, job_id: str, prepared: PreparedJob) -> JobRecord:
         job = prepared.script
@@ -235,15 +277,24 @@ class BatchService(LoggingConfigurable):
             self.watcher.wake()
 
     def log_tail(self, record: JobRecord) -> str:
-        """The last lines of the job's log (each started task's, for arrays)."""
+        """The last lines of the job's log (each started task's, for arrays).
+
+        Bounded: at most :attr:`log_tail_bytes` read per log and :attr:`log_tail_tasks` tasks
+        shown (running ones first, then failed ones, then the last); blocking file reads, so
+        the server calls :meth:`detail` instead."""
+        lines, size = self.log_tail_lines, self.log_tail_bytes
         if not record.tasks:
-            return _tail(record.log_path, self.log_tail_lines)
-        parts = []
-        for task in record.tasks:
-            if task.log_path and os.path.exists(task.log_path):
-                parts.append(
-                    f"==> task {task.index} <==\n" + _tail(task.log_path, self.log_tail_lines)
-                )
+            return _tail(record.log_path, lines, size)
+        started = [t for t in record.tasks if t.log_path and os.path.exists(t.log_path)]
+        rank = {"RUNNING": 0, "FAILED": 1, "OUT_OF_MEMORY": 1, "TIMEOUT": 1, "NODE_FAIL": 1}
+        shown = sorted(started, key=lambda t: (rank.get(t.state, 2), -t.index))
+        shown = sorted(shown[: self.log_tail_tasks], key=lambda t: t.index)
+        parts = [f"==> task {t.index} <==\n" + _tail(t.log_path, lines, size) for t in shown]
+        if len(started) > len(shown):
+            parts.append(
+                f"(logs of {len(started) - len(shown)} more tasks are not shown here: "
+                f"{self.paths.display(os.path.dirname(record.log_path))})"
+            )
         return "\n".join(parts)
 
     def api(self, record: JobRecord, *, with_log: bool = False) -> dict[str, Any]:
@@ -253,9 +304,18 @@ class BatchService(LoggingConfigurable):
             out["log_tail"] = self.log_tail(record)
         return out
 
+    async def detail(self, job_id: str) -> dict[str, Any]:
+        """``GET jobs/{id}``: the REST ``Job`` with ``log_tail``, the logs read in a worker
+        thread (a log on a slow or hung file system never stalls the event loop)."""
+        record = self.get(job_id)
+        out = record.api(self.paths.display)
+        out["log_tail"] = await asyncio.to_thread(self.log_tail, record)
+        return out
+
     async def cancel(self, job_id: str) -> JobRecord:
-        """``scancel`` a pending or running job, then read its state once."""
-        record = self.store.get(job_id)
+        """``scancel`` a pending or running job, then read its state once (a job another
+        process, e.g. the CLI, submitted since this one last looked is found too)."""
+        record = self.get(job_id)
         if record.terminal:
             return record
         await self.slurm.cancel(job_id)  # False: it ended meanwhile; the poll below says how
@@ -307,14 +367,14 @@ class BatchService(LoggingConfigurable):
         )
 
 
-def _tail(path: str | None, lines: int) -> str:
+def _tail(path: str | None, lines: int, limit: int) -> str:
     if not path:
         return ""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            f.seek(max(0, size - 64 * 1024))
+            f.seek(max(0, size - limit))
             data = f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""

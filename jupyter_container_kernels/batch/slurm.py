@@ -8,13 +8,14 @@ its stderr. :attr:`Slurm.calls` counts the queries made, per command (the benchm
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from traitlets import Dict, Float, Unicode
+from traitlets import Dict, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .. import _process
@@ -35,6 +36,20 @@ _UNAVAILABLE = re.compile(
 )
 #: scancel's stderr for a job that has already ended, or that Slurm has forgotten since.
 _ALREADY_ENDED = re.compile(r"already completing or completed|Invalid job id", re.IGNORECASE)
+#: stderr of a client whose request may have reached slurmctld although no answer came back.
+_NO_ANSWER = re.compile(
+    r"Socket timed out|Zero Bytes were transmitted|Transport endpoint", re.IGNORECASE
+)
+#: Variables of the server's environment never handed to sbatch (so never into a job): secrets.
+#: Matched case-insensitively as shell-style patterns against the variable's name.
+ENV_DENY = (
+    "*_TOKEN",
+    "*_API_TOKEN",
+    "JUPYTERHUB_*",
+    "JPY_*",
+    "*_SECRET*",
+    "*PASSWORD*",
+)
 _ACCOUNTING_OFF = re.compile(r"accounting storage is disabled", re.IGNORECASE)
 _JOB_ID = re.compile(r"\d+(_\d+)?\Z")
 #: squeue -O fields of one job (or array task), in this order.
@@ -50,6 +65,10 @@ SQUEUE_FIELDS = (
     "EndTime",
 )
 SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "Reason", "Submit", "Start", "End")
+
+
+class SubmitUnknownError(SchedulerUnavailableError):
+    """sbatch gave no answer: the job may or may not have been submitted (HTTP 503)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,16 @@ class Slurm(LoggingConfigurable):
         config=True,
         help="slurm.conf to use (sets SLURM_CONF for the commands). Empty: Slurm's default.",
     )
+    env_deny = List(
+        Unicode(),
+        default_value=list(ENV_DENY),
+        config=True,
+        help="Shell-style patterns (case-insensitive) of environment variable names the Slurm "
+        "commands, and so the jobs sbatch starts, do not get from this process: JupyterHub's "
+        "API token (JUPYTERHUB_API_TOKEN, JPY_API_TOKEN) and other secrets. Jobs otherwise get "
+        "this process's environment (sbatch's --export=ALL): PATH, HOME, USER, JUPYTER_* (where "
+        "the kernelspecs are), the module system's variables, which the job scripts rely on.",
+    )
     timeout = Float(
         15.0,
         config=True,
@@ -107,11 +136,20 @@ class Slurm(LoggingConfigurable):
             return self.executables[name]
         return os.path.join(self.bin_dir, name) if self.bin_dir else name
 
+    def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        """``env`` (default: this process's environment) without the variables matching
+        :attr:`env_deny`: what the Slurm commands and the jobs they submit get."""
+        env = dict(os.environ if env is None else env)
+        deny = [p.upper() for p in self.env_deny]
+        return {
+            k: v for k, v in env.items() if not any(fnmatch.fnmatchcase(k.upper(), p) for p in deny)
+        }
+
     async def _run(
         self, name: str, args: Sequence[str], *, cwd: str | None = None, check: bool = True
     ) -> _process.Completed:
         argv = [self.executable(name), *args]
-        env = dict(os.environ)
+        env = self.environment()
         if self.slurm_conf:
             env["SLURM_CONF"] = self.slurm_conf
         self.calls[name] += 1
@@ -145,12 +183,51 @@ class Slurm(LoggingConfigurable):
     # -- commands ---------------------------------------------------------------------------
 
     async def submit(self, script: str, *, cwd: str) -> str:
-        """``sbatch --parsable SCRIPT``; the new job's id."""
-        done = await self._run("sbatch", ["--parsable", script], cwd=cwd)
+        """``sbatch --parsable SCRIPT``; the new job's id.
+
+        Raises :class:`SubmitUnknownError` when no answer came back (sbatch timed out, or lost
+        its connection mid-request): slurmctld may have accepted the job. Any other failure
+        means the job was not submitted (:class:`SchedulerError`, or
+        :class:`SchedulerUnavailableError` when the controller could not be reached at all).
+        """
+        try:
+            done = await self._run("sbatch", ["--parsable", script], cwd=cwd, check=False)
+        except SchedulerUnavailableError as exc:
+            if isinstance(exc.__cause__, ProcessTimeoutError):
+                raise SubmitUnknownError(
+                    f"sbatch did not answer within {self.timeout:g} s and was stopped"
+                ) from exc
+            raise
+        if done.returncode != 0:
+            if _NO_ANSWER.search(done.stderr):
+                raise SubmitUnknownError(
+                    f"sbatch lost its connection to slurmctld ({_process.tail(done.stderr, 1)})"
+                )
+            raise self._error("sbatch", done)
         job_id = done.stdout.strip().split(";")[0]
         if not _JOB_ID.match(job_id):
             raise SchedulerError(f"sbatch printed {done.stdout.strip()!r} instead of a job id.")
         return job_id
+
+    async def find_submitted(self, name: str, script: str) -> str | None:
+        """The id of this user's job named ``name`` that was submitted from ``script`` (an
+        absolute path, unique per submit), from ``squeue``; None if Slurm knows no such job."""
+        done = await self._run(
+            "squeue",
+            [
+                "--noheader",
+                "--me",
+                "--states=all",
+                f"--name={name}",
+                "--Format=ArrayJobID:|,Command:|",
+            ],
+        )
+        for line in done.stdout.splitlines():
+            job_id, _, rest = line.partition("|")
+            command = rest.rsplit("|", 1)[0].strip()
+            if command == script and _JOB_ID.match(job_id.strip()):
+                return job_id.strip()
+        return None
 
     async def test_only(self, script: str, *, cwd: str) -> str:
         """``sbatch --test-only SCRIPT``: Slurm's verdict (raises SchedulerError if refused)."""

@@ -47,7 +47,14 @@ _WORST = (
 
 
 def apply_states(record: JobRecord, states: Iterable[JobState]) -> bool:
-    """Fold Slurm's answer into ``record``; True if it changed."""
+    """Fold Slurm's answer into ``record``; True if it changed.
+
+    A record or array task already in a :data:`TERMINAL` state keeps it: an answer that left
+    Slurm before a ``scancel`` (or before the job ended) may arrive after one that says how the
+    job ended, and must not make it RUNNING again.
+    """
+    if record.terminal:
+        return False
     before = record.to_json()
     states = list(states)
     if record.array_size is None:
@@ -63,7 +70,7 @@ def apply_states(record: JobRecord, states: Iterable[JobState]) -> bool:
         pending_rest = next((s for s in states if s.task is None), None)
         for task in record.tasks:
             s = by_task.get(task.index) or pending_rest
-            if s is None:
+            if s is None or task.state in TERMINAL:
                 continue
             task.state, task.reason = s.state, s.reason
             task.exit_code = s.exit_code if s.state in TERMINAL else None
@@ -75,8 +82,25 @@ def apply_states(record: JobRecord, states: Iterable[JobState]) -> bool:
     return record.to_json() != before
 
 
+def uncovered_tasks(record: JobRecord, states: Iterable[JobState]) -> list[int]:
+    """Unfinished array tasks of ``record`` that Slurm's answer ``states`` says nothing about
+    (e.g. tasks purged after MinJobAge while others still run); [] for plain jobs."""
+    if record.array_size is None or record.terminal:
+        return []
+    answered: set[int] = set()
+    for s in states:
+        if s.task is None:  # a row for the array's pending rest covers every task
+            return []
+        answered.add(s.task)
+    return [t.index for t in record.tasks if t.state not in TERMINAL and t.index not in answered]
+
+
 def summarize_array(record: JobRecord) -> None:
-    """An array's own state from its tasks' (RUNNING while any runs; worst end state)."""
+    """An array's own state from its tasks' (RUNNING while any runs; worst end state).
+
+    An array already in a terminal state is left as it is."""
+    if record.terminal:
+        return
     tasks = record.tasks
     states = {t.state for t in tasks}
     if all(s in TERMINAL for s in states):
@@ -102,15 +126,23 @@ _ENDED = {
 }
 _FROM_OUTPUTS = "Slurm no longer knows this job; state read from its output notebook"
 _LOST = "Slurm no longer knows this job and its outputs do not say how it ended"
+_LOST_TASK = "Slurm no longer knows this task and its output does not say how it ended"
 
 
-def finish_from_outputs(record: JobRecord) -> bool:
+def finish_from_outputs(record: JobRecord, tasks: Iterable[int] | None = None) -> bool:
     """Slurm does not know the job: conclude it (or its array tasks) from the output notebooks'
-    provenance where that says the run ended; anything else is left as it is. True if changed."""
+    provenance where that says the run ended; anything else is left as it is. True if changed.
+
+    ``tasks``: only these array task indices (the ones a partial Slurm answer left out); None:
+    the whole job. Records and tasks in a terminal state are never changed.
+    """
     if record.terminal:
         return False
+    wanted = None if tasks is None else set(tasks)
     changed = False
     for task in record.tasks or [None]:
+        if task is not None and wanted is not None and task.index not in wanted:
+            continue
         path = task.output_notebook if task else (record.output_notebooks or [None])[0]
         ended = _ENDED.get(_provenance_status(path) or "")
         if ended is None or (task is not None and task.state in TERMINAL):
@@ -124,18 +156,24 @@ def finish_from_outputs(record: JobRecord) -> bool:
     return changed
 
 
-def mark_lost(record: JobRecord) -> bool:
-    """The job and its unfinished tasks are ``UNKNOWN``: Slurm forgot it, its outputs are silent."""
+def mark_lost(record: JobRecord, tasks: Iterable[int] | None = None) -> bool:
+    """The job and its unfinished tasks (``tasks``: only these indices) are ``UNKNOWN``: Slurm
+    forgot them, their outputs are silent. True if changed."""
     if record.terminal:
         return False
+    wanted = None if tasks is None else set(tasks)
+    reason = _LOST if wanted is None else _LOST_TASK
+    changed = False
     for task in record.tasks:
-        if task.state not in TERMINAL:
-            task.state, task.reason, task.exit_code = "UNKNOWN", _LOST, None
+        if task.state not in TERMINAL and (wanted is None or task.index in wanted):
+            task.state, task.reason, task.exit_code = "UNKNOWN", reason, None
+            changed = True
     if record.tasks:
         summarize_array(record)
-    else:
+    elif wanted is None:
         record.state, record.reason, record.exit_code = "UNKNOWN", _LOST, None
-    return True
+        changed = True
+    return changed
 
 
 def _provenance_status(path: str | None) -> str | None:

@@ -11,6 +11,14 @@
   grows (x1.5 up to ``max_interval``); a submit or cancel resets it. With no unfinished jobs it sleeps until
   woken or for ``max_interval`` (then it only rescans the directory for records the CLI wrote).
   Slurm being unreachable is logged and retried at the longest interval.
+
+Array tasks are followed one by one: tasks an answer leaves out while others of the array are
+still known are asked of ``sacct`` (same query as the missing jobs), else concluded from each
+task's output notebook, else ``UNKNOWN`` after :attr:`JobWatcher.MISSING_ROUNDS` rounds.
+
+Rounds never overlap: :meth:`JobWatcher.poll_once` holds a lock from the query to the saved
+records, so a ``cancel`` (which polls right after ``scancel``) cannot have its answer overtaken
+by an older one from the loop. States never leave a terminal state either (:mod:`.states`).
 """
 
 from __future__ import annotations
@@ -20,9 +28,9 @@ import contextlib
 import logging
 
 from ..errors import ContainerKernelError
-from .records import JobStore
+from .records import JobRecord, JobStore
 from .slurm import JobState, Slurm
-from .states import apply_states, finish_from_outputs, mark_lost
+from .states import apply_states, finish_from_outputs, mark_lost, uncovered_tasks
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,9 @@ class JobWatcher:
         self.last_error: str | None = None
         #: job id -> rounds in a row Slurm did not know it.
         self.missing: dict[str, int] = {}
+        #: (array job id, task index) -> rounds in a row Slurm did not know that task.
+        self.missing_tasks: dict[tuple[str, int], int] = {}
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._delay = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -91,7 +102,20 @@ class JobWatcher:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def poll_once(self) -> bool:
-        """One round: update every unfinished record from Slurm. True if anything changed."""
+        """One round: update every unfinished record from Slurm. True if anything changed.
+
+        Rounds are serialised (the loop's and a cancel's): one at a time, query to save."""
+        async with self._round_lock():
+            return await self._round()
+
+    def _round_lock(self) -> asyncio.Lock:
+        # One lock per event loop: the CLI and tests run rounds in successive loops.
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
+
+    async def _round(self) -> bool:
         self.store.reload()
         active = self.store.active()
         if not active:
@@ -100,14 +124,23 @@ class JobWatcher:
         ids = [r.id for r in active]
         states = await self.slurm.queue(ids)
         missing = [i for i in ids if i not in states]
-        if missing:
-            accounted = await self._accounting(missing)
-            states.update(accounted)
+        partial = {r.id: uncovered_tasks(r, states[r.id]) for r in active if r.id in states}
+        partial = {job_id: tasks for job_id, tasks in partial.items() if tasks}
+        task_ids = [f"{job_id}_{i}" for job_id, tasks in partial.items() for i in tasks]
+        if missing or task_ids:
+            accounted = await self._accounting(missing + task_ids)
+            for job_id, found in accounted.items():
+                if job_id in partial:  # only the tasks squeue left out
+                    wanted = set(partial[job_id])
+                    states[job_id] += [s for s in found if s.task in wanted]
+                elif job_id in missing:
+                    states[job_id] = found
         changed = False
         for record in active:
             if record.id in states:
                 self.missing.pop(record.id, None)
                 updated = apply_states(record, states[record.id])
+                updated = self._follow_tasks(record, states[record.id]) or updated
             else:
                 updated = finish_from_outputs(record)
                 self.missing[record.id] = self.missing.get(record.id, 0) + 1
@@ -118,6 +151,30 @@ class JobWatcher:
             if updated:
                 self.store.save(record)
                 changed = True
+        return changed
+
+    def _follow_tasks(self, record: JobRecord, states: list[JobState]) -> bool:
+        """Array tasks Slurm's answer (squeue, and sacct when it is there) left out: conclude
+        each from its output notebook, or count the miss and mark it lost after
+        :attr:`MISSING_ROUNDS` rounds. True if a task changed."""
+        if record.array_size is None:
+            return False
+        gone = uncovered_tasks(record, states)
+        for task in record.tasks:
+            if task.index not in gone:
+                self.missing_tasks.pop((record.id, task.index), None)
+        if not gone:
+            return False
+        changed = finish_from_outputs(record, gone)
+        lost = []
+        for index in uncovered_tasks(record, states):
+            key = (record.id, index)
+            self.missing_tasks[key] = self.missing_tasks.get(key, 0) + 1
+            if self.missing_tasks[key] >= self.MISSING_ROUNDS:
+                lost.append(index)
+                self.missing_tasks.pop(key)
+        if lost:
+            changed = mark_lost(record, lost) or changed
         return changed
 
     async def _accounting(self, ids: list[str]) -> dict[str, list[JobState]]:

@@ -266,7 +266,7 @@ class JobHandler(BaseHandler):
     @authorized
     async def get(self, job_id: str) -> None:
         batch = self.app.batch
-        self.write_json(batch.api(batch.get(job_id), with_log=True))
+        self.write_json(await batch.detail(job_id))
 
     @web.authenticated
     @authorized

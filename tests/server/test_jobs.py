@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 from jupyter_server.serverapp import ServerApp
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
+
+from jupyter_container_kernels.batch.records import JobRecord, JobStore
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"}
 
@@ -151,6 +154,55 @@ def test_unknown_jobs_and_kernels_are_404(kernel: str, write_notebook: Any, api:
     write_notebook("nb.ipynb", kernel, ["1"])
     status, error = api("POST", "batch/preview", {"notebook": "nb.ipynb", "kernel": "nosuch"})
     assert status == 404 and "nosuch" in error["message"]
+
+
+def test_a_log_that_blocks_does_not_stall_the_server(
+    extension: Any, aapi: Any, run: Any, jp_root_dir: Path
+) -> None:
+    """The log is read off the event loop: a log on a hung file system (here a FIFO nobody
+    writes to) holds up that one answer, not every other request."""
+    log = jp_root_dir / "stuck.log"
+    os.mkfifo(log)
+    JobStore(extension.batch.jobs_dir).save(
+        JobRecord(
+            id="4242",
+            name="stuck",
+            notebook=str(jp_root_dir / "stuck.ipynb"),
+            kernel="k",
+            mode="notebook",
+            output_dir=str(jp_root_dir),
+            script_path=str(jp_root_dir / "stuck.sbatch"),
+            log_path=str(log),
+            state="COMPLETED",
+        )
+    )
+
+    def release() -> None:  # the file system comes back after 5 s
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.close(os.open(log, os.O_WRONLY | os.O_NONBLOCK))
+                return
+            except OSError:  # no reader yet
+                time.sleep(0.1)
+
+    async def scenario() -> tuple[float, Any, Any]:
+        start = time.monotonic()
+        stuck = asyncio.ensure_future(aapi("GET", "jobs/4242"))
+        await asyncio.sleep(0.5)  # its handler is reading the log now
+        listing = await aapi("GET", "jobs")
+        answered = time.monotonic() - start
+        return answered, listing, await stuck
+
+    releaser = threading.Timer(5, release)
+    releaser.start()
+    try:
+        answered, listing, stuck = run(scenario())
+    finally:
+        releaser.join()
+    assert listing[0] == 200 and [j["id"] for j in listing[1]["jobs"]] == ["4242"]
+    assert answered < 3, f"GET jobs waited {answered:.1f} s for another request's log"
+    assert stuck[0] == 200 and stuck[1]["log_tail"] == ""
 
 
 @pytest.fixture
