@@ -19,11 +19,12 @@ import itertools
 import keyword
 import math
 from collections.abc import Mapping
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
+
+if TYPE_CHECKING:
+    import nbformat
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
@@ -85,6 +86,8 @@ def expand(parameters: Mapping[str, Any], sweep: Mapping[str, list[Any]]) -> lis
 
 def inject(nb: nbformat.NotebookNode, parameters: Mapping[str, Any]) -> nbformat.NotebookNode:
     """A copy of ``nb`` with the parameters cell injected (``nb`` itself is not changed)."""
+    import nbformat  # here: it costs seconds, and the CLI's other verbs never need it
+
     nb = nbformat.from_dict(nb)  # deep copy as NotebookNode
     nb.cells = [c for c in nb.cells if INJECTED_TAG not in _tags(c)]
     if not parameters:

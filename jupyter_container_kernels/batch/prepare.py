@@ -16,8 +16,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from ..errors import SpecError
 from ..runtimes import get_runtime
 from ..site import SiteConfig
@@ -53,6 +51,8 @@ class JobSettings:
 def read_notebook(path: str, given: str) -> Any:
     """The notebook at ``path`` (``given`` is how the user wrote it, for the message)."""
     try:
+        import nbformat  # here: it costs seconds, and `jobs`/`cancel` never need it
+
         return nbformat.read(path, as_version=4)
     except (OSError, ValueError) as exc:
         raise SpecError("notebook", f"{given!r} is not a readable notebook: {exc}") from exc
