@@ -1,7 +1,8 @@
 """From a spec and an in-container command to what to execute on this host.
 
 :func:`prepare` is the one path every interactive kernel, probe and batch step takes: site
-defaults applied, modules loaded (cached), image checked, runtime executable found, GPU
+policy checked and defaults applied (:meth:`SiteConfig.effective`, which batch submits call
+too), modules loaded (cached), image checked, runtime executable found, GPU
 resolved, runtime argv and environment built. It starts no process except the one-time
 ``module load`` (see :mod:`.modules`).
 """
@@ -87,7 +88,9 @@ async def prepare(
 
     ``host_env`` (default: this process's environment) is the environment the runtime would
     start in before modules; ``extra_binds`` come after the spec's and the site's binds (the
-    connection-file directory, a notebook folder). Raises :class:`ImageError`,
+    connection-file directory, a notebook folder). Raises :class:`~.errors.PolicyError` (from
+    :meth:`SiteConfig.effective`: an image outside the site's ``allowed_image_roots``, or
+    ``runtime_args`` it does not allow, however the spec was written), :class:`ImageError`,
     :class:`~.errors.ModuleLoadError` or :class:`RuntimeNotFoundError`, each naming the fix.
     """
     spec = site.effective(spec)

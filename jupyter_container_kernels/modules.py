@@ -22,11 +22,18 @@ A cached result is reused while all of these hold (otherwise the modules are loa
 
 A modulefile whose effect depends on other variables (``os.getenv`` in Lua) is the one case this
 misses; :func:`clear_cache` (or a server restart) forgets everything.
+
+Resolution is single-flight: kernels started together with a cold cache share one ``module
+load`` per cache key (one task per key and event loop). Its error reaches every caller waiting
+on it and is not cached, so the next start tries again; a caller that is cancelled stops
+waiting without cancelling the load the others wait for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import functools
 import os
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
@@ -130,7 +137,10 @@ class _Entry:
     stamps: tuple[tuple[str, int | None], ...]  # watched path -> mtime_ns (None: absent)
 
 
-_cache: dict[tuple[str, tuple[str, ...], str], _Entry] = {}
+_Key = tuple[str, tuple[str, ...], str]  # init script, module names, MODULEPATH
+_cache: dict[_Key, _Entry] = {}
+#: The load running now per event loop and key, awaited by every caller that needs it.
+_inflight: dict[tuple[asyncio.AbstractEventLoop, _Key], asyncio.Task[_Entry]] = {}
 _hits = 0
 _misses = 0
 
@@ -202,17 +212,38 @@ async def module_environment(
             "c.SiteConfig.module_init to its init/bash script, or remove 'modules' from the kernel."
         )
     key = (init, tuple(modules), base.get("MODULEPATH", ""))
-    entry = _cache.get(key)
-    if entry is not None and _still_valid(entry, base):
-        _hits += 1
-    else:
-        _misses += 1
-        entry = await _load(init, modules, base)
-        _cache[key] = entry
+    loop = asyncio.get_running_loop()
+    while True:
+        entry = _cache.get(key)
+        if entry is not None and _still_valid(entry, base):
+            _hits += 1
+            break
+        running = _inflight.get((loop, key))
+        if running is None:
+            _misses += 1
+            running = loop.create_task(_load(init, modules, dict(base)))
+            _inflight[(loop, key)] = running
+            running.add_done_callback(functools.partial(_finished, loop, key))
+            # shield: cancelling this caller must not cancel the load others wait for
+            entry = await asyncio.shield(running)
+            break
+        entry = await asyncio.shield(running)  # its errors are ours too
+        if _still_valid(entry, base):
+            _hits += 1
+            break
+        # loaded for a base environment that differs from ours where it matters: load again
     for name in entry.unset_vars:
         base.pop(name, None)
     base.update(entry.set_vars)
     return base
+
+
+def _finished(loop: asyncio.AbstractEventLoop, key: _Key, task: asyncio.Task[_Entry]) -> None:
+    """A load ended: cache its result; an error is only reported to its callers."""
+    if _inflight.get((loop, key)) is task:
+        del _inflight[(loop, key)]
+    if not task.cancelled() and task.exception() is None:  # exception(): retrieved, no warning
+        _cache[key] = task.result()
 
 
 async def _load(init: str, modules: Sequence[str], base: dict[str, str]) -> _Entry:

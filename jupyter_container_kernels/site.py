@@ -11,6 +11,12 @@ manager), that application's config on top::
     c.SiteConfig.default_binds = ["/scratch", "/projects:/projects:ro"]
     c.SiteConfig.default_modules = ["apptainer"]
     c.SiteConfig.allowed_image_roots = ["/shared/images", "/scratch"]
+
+Policy is enforced wherever a kernel or job could escape it: ``allowed_image_roots`` and
+``allowed_runtime_args`` apply to every spec that is about to run (:meth:`SiteConfig.effective`,
+used by every kernel start, probe and batch submit), whoever wrote the kernel.json; the
+runtime_args allow-list also applies when a spec is built (:meth:`SiteConfig.build_spec`: CLI,
+REST, catalog, kernel listing).
 """
 
 from __future__ import annotations
@@ -26,9 +32,32 @@ from traitlets.config import Config, Configurable
 from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
 from .errors import PolicyError, SpecError
+from .runtimes import get_runtime
 from .spec import GPU_CHOICES, RUNTIMES, Bind, ContainerSpec
 
 CONFIG_FILE_NAME = "jupyter_container_kernels_config"
+
+_APPTAINER_ARGS = ("--contain", "-c", "--containall", "-C", "--compat", "--no-home", "--no-init",
+                   "--no-umask", "--no-eval", "--no-privs", "--writable-tmpfs", "--cleanenv", "-e",
+                   "--pwd", "--cwd", "--nv", "--rocm")  # fmt: skip
+_PODMAN_ARGS = ("--cap-drop", "--cpus", "--init", "--memory", "--pull", "--read-only",
+                "--shm-size", "--tmpfs")  # fmt: skip
+#: ``runtime_args`` a site allows unless ``c.SiteConfig.allowed_runtime_args`` says otherwise:
+#: options that only narrow what the container sees, or set details inside it. Left out on
+#: purpose: whatever reaches more of the host or more privilege (``--bind``/``-B``/``--mount``/
+#: ``--volume``, which go through the validated ``binds``; ``--overlay``, ``--writable``,
+#: ``--fakeroot``, ``--userns``, ``--home``, ``--env-file``/``--set-env``, ``--privileged``,
+#: ``--hooks-dir``, ``--security-opt``, ``--cap-add``, ``--device``, ``--user``,
+#: ``--entrypoint``, ``--annotation``…).
+DEFAULT_ALLOWED_RUNTIME_ARGS: dict[str, tuple[str, ...]] = {
+    "apptainer": _APPTAINER_ARGS,
+    "singularity": _APPTAINER_ARGS,
+    "charliecloud": ("--cd", "-c", "--no-passwd", "--private-tmp", "-t", "--env-no-expand",
+                     "--verbose", "-v"),
+    "podman": _PODMAN_ARGS,
+    "podman-hpc": (*_PODMAN_ARGS, "--gpu", "--mpi", "--cuda-mpi"),
+    "shifter": ("--module", "-m", "--workdir"),
+}  # fmt: skip
 
 
 class SiteConfig(Configurable):
@@ -62,20 +91,37 @@ class SiteConfig(Configurable):
         False,
         config=True,
         help="cleanenv for kernels that do not set it: when true only TERM, locale, proxy, "
-        "JPY_*/JUPYTER_* and env_passthrough variables enter the container.",
+        "JPY_PARENT_PID/JPY_SESSION_NAME/JUPYTER_* and env_passthrough variables enter the "
+        "container.",
     )
     env_passthrough = List(
         Unicode(),
         config=True,
         help="Host variables (shell-style patterns, e.g. 'SLURM_*') passed into containers even "
-        "with cleanenv.",
+        "with cleanenv. Credentials of the Jupyter server and JupyterHub (JUPYTERHUB_API_TOKEN, "
+        "JPY_API_TOKEN, JUPYTER_TOKEN, JUPYTERHUB_*TOKEN*…: SECRET_VARS in "
+        "jupyter_container_kernels.runtimes.base) never go in unless listed here by their exact "
+        "name.",
     )
     allowed_image_roots = List(
         Unicode(),
         config=True,
-        help="Directories under which users may register images (CLI without --system and the "
-        "REST API). Empty means anywhere. Admin installs (--system, --sys-prefix, --prefix) and "
-        "the catalog are not restricted.",
+        help="Where images may come from. Absolute paths are directories (an image must resolve, "
+        "symbolic links followed, to a path under one); other entries are prefixes of image "
+        "references, ending in '/' or ':' (e.g. 'docker://ghcr.io/myorg/', 'docker.io/library/'"
+        "). Checked when users register images (CLI without --system, the REST API) and at "
+        "every kernel start, probe and batch submit, for every kernel whoever installed it. "
+        "Empty means anywhere.",
+    )
+    allowed_runtime_args = Dict(
+        key_trait=Unicode(),
+        value_trait=List(Unicode()),
+        config=True,
+        help="Options a kernel's runtime_args may use, by runtime; a runtime listed here gets "
+        "exactly this list, the others keep their default (DEFAULT_ALLOWED_RUNTIME_ARGS in "
+        "jupyter_container_kernels.site: options that only narrow what the container sees, such "
+        "as --containall, --no-home, --writable-tmpfs). E.g. {'apptainer': ['--containall', "
+        "'--fakeroot']}. Binds never go here: they are the validated 'binds' setting.",
     )
     default_logo = Unicode(
         "",
@@ -104,6 +150,35 @@ class SiteConfig(Configurable):
             Bind.parse(bind, f"SiteConfig.default_binds[{i}]")
         return proposal["value"]
 
+    @validate("allowed_image_roots")
+    def _valid_image_roots(self, proposal: Any) -> list[str]:
+        for i, root in enumerate(proposal["value"]):
+            if not root.startswith("/") and not root.endswith(("/", ":")):
+                raise SpecError(
+                    f"SiteConfig.allowed_image_roots[{i}]",
+                    f"{root!r} is neither an absolute directory nor an image reference prefix "
+                    "ending in '/' or ':' (e.g. 'docker://ghcr.io/myorg/').",
+                )
+        return proposal["value"]
+
+    @validate("allowed_runtime_args")
+    def _valid_runtime_args(self, proposal: Any) -> dict[str, list[str]]:
+        for name, options in proposal["value"].items():
+            if name not in RUNTIMES:
+                raise SpecError(
+                    "SiteConfig.allowed_runtime_args",
+                    f"{name!r} is not one of: {', '.join(RUNTIMES)}.",
+                )
+            known = get_runtime(name).options
+            for i, option in enumerate(options):
+                if option not in known:
+                    raise SpecError(
+                        f"SiteConfig.allowed_runtime_args.{name}[{i}]",
+                        f"{option!r} is not an option of {name}; its options are: "
+                        f"{', '.join(sorted(known))}.",
+                    )
+        return proposal["value"]
+
     @validate("runtime_paths")
     def _valid_runtime_paths(self, proposal: Any) -> dict[str, str]:
         for name, path in proposal["value"].items():
@@ -122,33 +197,72 @@ class SiteConfig(Configurable):
         return tuple(Bind.parse(b) for b in self.default_binds)
 
     def build_spec(self, data: Mapping[str, Any], *, where: str = "") -> ContainerSpec:
-        """Validate ``data`` into a spec, with this site's runtime and cleanenv defaults."""
+        """Validate ``data`` into a spec, with this site's runtime and cleanenv defaults.
+
+        Raises :class:`SpecError` for an invalid value and :class:`PolicyError` for
+        ``runtime_args`` outside :meth:`allowed_args`."""
         data = {"runtime": self.default_runtime, "cleanenv": self.default_cleanenv, **data}
-        return ContainerSpec.from_dict(data, where=where)
+        spec = ContainerSpec.from_dict(data, where=where)
+        self.check_runtime_args(spec, where=where)
+        return spec
 
     def effective(self, spec: ContainerSpec) -> ContainerSpec:
-        """``spec`` with the site's binds and modules added: what actually runs."""
+        """``spec`` with the site's binds and modules added: what actually runs.
+
+        Every start, probe and batch submit comes through here, so the site's policy is
+        checked here too, whoever wrote the spec: :class:`PolicyError` for an image outside
+        :attr:`allowed_image_roots` or ``runtime_args`` outside :meth:`allowed_args`."""
+        self.check_image_allowed(spec.image)
+        self.check_runtime_args(spec)
         return spec.with_site_defaults(self.binds, self.default_modules)
 
     def check_image_allowed(self, image: str) -> None:
-        """Refuse a user-registered image outside :attr:`allowed_image_roots`."""
-        if not self.allowed_image_roots or not image.startswith("/"):
-            if self.allowed_image_roots:
-                raise PolicyError(
-                    f"{image!r} is not a file under the allowed image roots "
-                    f"({', '.join(self.allowed_image_roots)}); copy the image there or ask "
-                    "your site's administrators."
-                )
+        """Refuse an image outside :attr:`allowed_image_roots` (:class:`PolicyError` naming the
+        image, the roots and the fix)."""
+        roots = self.allowed_image_roots
+        if not roots:
             return
-        real = Path(os.path.realpath(image))
-        for root in self.allowed_image_roots:
-            if real.is_relative_to(os.path.realpath(root)):
+        if image.startswith("/"):
+            real = Path(os.path.realpath(image))
+            if any(r.startswith("/") and real.is_relative_to(os.path.realpath(r)) for r in roots):
                 return
+        elif any(not r.startswith("/") and image.startswith(r) for r in roots):
+            return
         raise PolicyError(
-            f"{image!r} is outside the directories where this site allows images: "
-            f"{', '.join(self.allowed_image_roots)}. Copy the image under one of them, or ask "
-            "your site's administrators to register it."
+            f"The image {image!r} is outside the directories where this site allows images: "
+            f"{', '.join(roots)}. Use an image under one of them (copy it there and point the "
+            "kernel's 'image' at the copy), or ask your site's administrators to add its "
+            "directory (or, for an image reference, its prefix) to "
+            "c.SiteConfig.allowed_image_roots."
         )
+
+    def allowed_args(self, runtime: str) -> tuple[str, ...]:
+        """The options a kernel's ``runtime_args`` may use with ``runtime``."""
+        if runtime in self.allowed_runtime_args:
+            return tuple(self.allowed_runtime_args[runtime])
+        return DEFAULT_ALLOWED_RUNTIME_ARGS.get(runtime, ())
+
+    def check_runtime_args(self, spec: ContainerSpec, *, where: str = "") -> None:
+        """Refuse ``runtime_args`` options outside :meth:`allowed_args` (:class:`PolicyError`
+        naming the option, what is allowed and how an administrator allows more)."""
+        options = get_runtime(spec.runtime).options
+        allowed = self.allowed_args(spec.runtime)
+        args = spec.runtime_args
+        i = 0
+        while i < len(args):
+            name, has_value, _ = args[i].partition("=")
+            if name not in allowed:
+                field = f"{where}.runtime_args[{i}]" if where else f"runtime_args[{i}]"
+                listed = ", ".join(allowed) or "none"
+                raise PolicyError(
+                    f"{field}: {args[i]!r} is not allowed by this site's policy for "
+                    f"{spec.runtime} (runtime options may reach more of the host than the "
+                    f"kernel's settings allow). Allowed: {listed}. Remove it from the kernel's "
+                    "runtime_args (binds belong in 'binds', variables in 'env'), or ask your "
+                    "site's administrators to allow it with c.SiteConfig.allowed_runtime_args "
+                    f"= {{{spec.runtime!r}: [...the options above..., {name!r}]}}."
+                )
+            i += 2 if options.get(name) and not has_value else 1
 
 
 def load_site_config(parent: Configurable | None = None) -> SiteConfig:

@@ -23,7 +23,7 @@ from ..spec import Bind, ContainerSpec
 from .convert import notebook_to_python
 from .parameters import expand, inject
 from .request import SubmitRequest
-from .script import JobScript, render, safe_stem
+from .script import JobScript, job_files, render, safe_stem
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def prepare_job(
     parameters_file = None
     python_scripts: tuple[str, ...] = ()
     extra_binds: tuple[Bind, ...] = ()
-    module_init = runtime_exe = None
+    module_init = runtime_exe = env_file = None
     if request.mode == "notebook":
         if request.parameters or request.sweep:
             parameters_file = f"{base}.params.json"
@@ -98,6 +98,8 @@ def prepare_job(
         for name, params in zip(names, tasks, strict=True):
             files[name] = notebook_to_python(inject(nb, params), source=notebook)
         python_scripts = tuple(names)
+        if spec.env:  # values in a 0600 file, not in the script Slurm keeps and shows
+            env_file = f"{base}.env"
         extra_binds = _visible(spec, output_dir)
         runtime_exe = settings.site.runtime_paths.get(spec.runtime) or ""
         if spec.modules:
@@ -125,7 +127,9 @@ def prepare_job(
         extra_binds=extra_binds,
         passthrough=tuple(settings.site.env_passthrough),
         torchrun_port=settings.torchrun_port,
+        env_file=env_file,
     )
+    files.update(job_files(job))
     text = render(job)
     script_path = f"{base}.sbatch"
     return PreparedJob(job, script_path, {**files, script_path: text}, tasks, text)

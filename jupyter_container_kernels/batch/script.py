@@ -29,7 +29,13 @@ Two modes, one container spec:
 Quoting: every shell word comes from :func:`shlex.quote`; ``#SBATCH`` values too (sbatch reads
 single quotes, and backslashes, which are therefore refused in directive values, like newlines).
 Parameter values never appear in the script: they are in a JSON file (notebook mode) or in the
-converted scripts (script mode), one entry per array task.
+converted scripts (script mode), one entry per array task. Nor do the values of the kernel's
+``env`` (script mode, which starts the runtime itself): they may be credentials, and Slurm keeps
+the script where others can read it (``scontrol write batch_script``, ``sacct -B``), so they are
+in a file next to it (:attr:`JobScript.env_file`, written from :func:`job_files`) that the
+script reads on the node. Credentials of the Jupyter server and JupyterHub
+(:data:`~..runtimes.base.SECRET_VARS`) in the job's environment stay out of the container, as
+they do for interactive kernels.
 """
 
 from __future__ import annotations
@@ -43,21 +49,14 @@ from ..errors import SpecError
 from ..gpu import gpu_detection_bash
 from ..modules import job_lines
 from ..runtimes import Runtime, get_runtime
-from ..runtimes.base import (
-    ALWAYS_PASSED,
-    DEFAULT_CONTAINER_PATH,
-    HOST_ONLY_VARS,
-    container_environment,
-    forced_names,
-)
+from ..runtimes.base import ALWAYS_PASSED
 from ..spec import Bind, ContainerSpec
 from .bash import VAR, q, word
+from .envpolicy import LAUNCHER_VARS, environment_lines, read_env_file_lines
 from .resources import Resources
 
 MODES = ("notebook", "script")
 TEMPLATES = ("none", "mpi", "torchrun")
-#: Shell variables kept (with cleanenv) for ``srun`` and MPI/torch inside the container.
-LAUNCHER_VARS = ("SLURM_*", "PMI_*", "PMIX_*", "OMPI_*", "MASTER_ADDR", "MASTER_PORT")
 _PATTERN = re.compile(r"[A-Za-z0-9_*?]+\Z")
 _KERNEL_NAME = re.compile(r"[A-Za-z0-9._\-]+\Z")
 # Values substituted by the shell at run time; NUL cannot occur in a validated spec.
@@ -98,6 +97,10 @@ class JobScript:
     #: Site pass-through patterns kept with cleanenv (``SiteConfig.env_passthrough``).
     passthrough: tuple[str, ...] = ()
     torchrun_port: int = 29500
+    #: Script mode: absolute path of the file the script reads the spec's ``env`` values from
+    #: on the node, so they stay out of the script Slurm stores; write it (0600, before
+    #: submitting) with :func:`job_files`. None: the values are written into the script itself.
+    env_file: str | None = None
 
 
 def log_pattern(output_dir: str, stem: str, array: bool) -> str:
@@ -137,6 +140,21 @@ def check_directive_path(field_name: str, path: str) -> str:
     return path
 
 
+def env_file_text(job: JobScript) -> str:
+    """The content of :attr:`JobScript.env_file`: ``NAME=VALUE`` of the spec's ``env``, each
+    ended by NUL (no value holds one), read by the script with ``read -d ''``."""
+    return "".join(f"{name}={value}\0" for name, value in job.spec.env)
+
+
+def job_files(job: JobScript) -> dict[str, str]:
+    """Files the script of ``job`` reads besides the ones named in it as inputs (path ->
+    content): write them next to the script, mode 0600, before submitting. Today: the
+    :attr:`JobScript.env_file` of a script-mode job whose spec has ``env``."""
+    if job.mode != "script" or not job.spec.env or job.env_file is None:
+        return {}
+    return {job.env_file: env_file_text(job)}
+
+
 def render(job: JobScript) -> str:
     """The complete sbatch script for ``job``, byte for byte reproducible."""
     if job.mode not in MODES:
@@ -155,6 +173,8 @@ def render(job: JobScript) -> str:
     if array and not 1 <= job.array_size <= 1001:  # type: ignore[operator]
         raise SpecError("sweep", f"an array of {job.array_size} tasks is out of range (1-1001).")
     check_directive_path("output_dir", job.output_dir)
+    if job.env_file is not None and not job.env_file.startswith("/"):
+        raise SpecError("env_file", f"{job.env_file!r} is not an absolute path.")
     if not re.fullmatch(r"[\w.\-]+", job.stem):
         raise SpecError("stem", f"{job.stem!r} is not a file-name stem; use safe_stem().")
     log = log_pattern(job.output_dir, job.stem, array)
@@ -270,9 +290,9 @@ def _script_body(job: JobScript, array: bool) -> list[str]:
     vendors = [job.gpu] if job.gpu in ("nvidia", "rocm", "none") else ["nvidia", "rocm", "none"]
     if spec.gpu != "auto":
         vendors = [spec.gpu]
-    env_lines, env_args = _environment(job, runtime, keep, bool(launcher))
+    env_lines, env_args = environment_lines(job, runtime, keep, bool(launcher))
     commands = {v: _container_command(job, runtime, inner, v, env_args) for v in vendors}
-    out += env_lines
+    out += read_env_file_lines(job) + env_lines
     if len(set(map(tuple, commands.values()))) == 1:
         out.append("jck_cmd=(" + " ".join(word(a) for a in commands[vendors[0]]) + ")")
     else:
@@ -307,86 +327,6 @@ def _container_command(
         binds=job.extra_binds,
         env_args=env_args,
     )
-
-
-def _environment(
-    job: JobScript, runtime: Runtime, keep: Sequence[str], launcher: bool
-) -> tuple[list[str], list[str]]:
-    """Bash that builds ``jck_env`` (``env`` arguments giving the runtime its environment) and
-    the runtime's variable options (``jck_envargs``), and those options as argv words.
-
-    The runtime's declared :class:`~..runtimes.base.EnvPolicy`, rendered as bash: the same
-    decisions :meth:`Runtime.environment` takes in Python, with the host environment being the
-    job's (after ``module load``), known only on the node. ``keep`` are the cleanenv patterns.
-    """
-    spec = job.spec
-    policy = runtime.env_policy
-    cleanenv = spec.cleanenv
-    delivery = policy.delivery(cleanenv)
-    explicit = container_environment(spec, {})  # the forced variables' values
-    names = forced_names(spec)
-    words: list[str] = []
-    assignments: dict[str, str] = {}
-    option_words: list[str] = []
-    lines: list[str] = []
-    copied = [c.name for c in policy.copied]
-    if policy.inherits and not policy.cleanenv_flag and cleanenv:
-        # the runtime gets only the container's variables (and what it needs itself)
-        cases = "|".join([*keep, *copied, *([] if policy.image_path else ["PATH"])])
-        lines = [
-            "jck_unset=()",
-            "while IFS= read -r jck_name; do",
-            f'  case "$jck_name" in {cases}) ;; *) jck_unset+=(-u "$jck_name") ;; esac',
-            "done < <(compgen -e)",
-        ]
-        words.append('"${jck_unset[@]}"')
-    elif policy.inherits:
-        words += [w for n in sorted(HOST_ONLY_VARS - {"PATH"}) for w in ("-u", n)]
-    for c in policy.copied:
-        fallback = (
-            "".join("${" + f + ":-" for f in c.fallbacks) + c.default + "}" * len(c.fallbacks)
-        )
-        assignments[c.name] = VAR.format(f"{c.name}:-{fallback}")
-    if policy.image_path:
-        assignments["PATH"] = DEFAULT_CONTAINER_PATH
-    for name in names:
-        value = explicit[name]
-        if delivery == "prefix":
-            assignments[policy.prefix + name] = value
-        elif delivery == "value":
-            option_words.append(q(f"{policy.value_option}={name}={value}"))
-        else:
-            assignments[name] = value
-            if delivery == "name" and name not in policy.unnamed:
-                option_words += [q(policy.name_option or ""), q(name)]
-    words += [word(f"{k}={v}") for k, v in sorted(assignments.items())]
-    lines.append("jck_env=(" + " ".join(words) + ")")
-    if option_words:
-        lines.append("jck_envargs=(" + " ".join(option_words) + ")")
-    if policy.forces_all(cleanenv):
-        # every container variable is forced: those the job has too, found on the node
-        skip = [*names, *(["PATH"] if cleanenv else sorted(HOST_ONLY_VARS))]
-        if delivery == "name":
-            skip += sorted(policy.unnamed)
-        elif launcher:
-            # srun gives each task its own SLURM_PROCID, PMI_RANK…: values read here would be
-            # the batch step's, so these stay out (Podman's by-name options read them per task)
-            skip += LAUNCHER_VARS
-        take = "|".join(keep) if cleanenv else "*"
-        action = {
-            "prefix": f'jck_env+=("{policy.prefix}$jck_name=${{!jck_name}}")',
-            "name": f'jck_envargs+=({q(policy.name_option or "")} "$jck_name")',
-            "value": f'jck_envargs+=("{policy.value_option}=$jck_name=${{!jck_name}}")',
-            "env": "",
-        }[delivery]
-        if action:
-            lines += [
-                "while IFS= read -r jck_name; do",
-                f'  case "$jck_name" in {"|".join(skip)}) ;; {take}) {action} ;; esac',
-                "done < <(compgen -e)",
-            ]
-    # the forced PYTHONNOUSERSITE makes option_words non-empty whenever options are used
-    return lines, [VAR.format("jck_envargs[@]")] if option_words else []
 
 
 def _dirname(path: str) -> str:

@@ -9,13 +9,16 @@ Environment semantics, the same for every runtime (the README documents them):
 * Without ``cleanenv`` the host environment (after ``module load``) passes in, except
   :data:`HOST_ONLY_VARS` (library and interpreter paths that only make sense on the host).
 * With ``cleanenv`` only :data:`ALWAYS_PASSED` plus the site's pass-through list go in.
+* Credentials of the Jupyter server and JupyterHub (:data:`SECRET_VARS`) never go in, with or
+  without ``cleanenv``, and are not given to the runtime process either; only the spec's own
+  ``env`` or a site pass-through entry naming one exactly (no wildcard) lets one in.
 * The spec's ``env`` is applied last, and ``PYTHONNOUSERSITE=1`` keeps a bound ``$HOME``'s
   ``~/.local`` packages out of the image's Python.
 
 How a runtime gets those variables into the container differs (it passes its own environment
 in, or only what is named on its command line; it has a cleanenv option, or not; a prefix…).
 Each runtime declares that once, as an :class:`EnvPolicy`; :meth:`Runtime.command` applies it
-to a known host environment (interactive kernels, probes), and ``batch/script.py`` renders the
+to a known host environment (interactive kernels, probes), and ``batch/envpolicy.py`` renders the
 same policy as bash for job scripts, where the host environment is only known on the node.
 """
 
@@ -38,9 +41,18 @@ HOST_ONLY_VARS = frozenset(
      "PYTHONEXECUTABLE", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "CONDA_SHLVL",
      "CONDA_EXE", "CONDA_PYTHON_EXE", "_CE_CONDA", "_CE_M"}
 )  # fmt: skip
-#: Passed even with ``cleanenv`` (patterns): terminal, locale, proxies, Jupyter's own.
+#: Passed even with ``cleanenv`` (patterns): terminal, locale, proxies, and what kernels read
+#: from Jupyter (ipykernel: ``JPY_PARENT_PID``, ``JPY_SESSION_NAME`` for ``__session__``,
+#: ``JPY_INTERRUPT_EVENT`` on Windows; jupyter_core: ``JUPYTER_*`` paths), minus
+#: :data:`SECRET_VARS`.
 ALWAYS_PASSED = ("TERM", "LANG", "LC_*", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
-                 "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "JPY_*", "JUPYTER_*")  # fmt: skip
+                 "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "JPY_PARENT_PID",
+                 "JPY_SESSION_NAME", "JPY_INTERRUPT_EVENT", "JUPYTER_*")  # fmt: skip
+#: Credentials of the Jupyter server and JupyterHub (patterns): never passed into a container,
+#: nor left in the runtime's own environment, unless the spec's ``env`` sets one or
+#: ``SiteConfig.env_passthrough`` names one exactly.
+SECRET_VARS = ("JUPYTERHUB_*TOKEN*", "JUPYTERHUB_*SECRET*", "JUPYTERHUB_CRYPT_KEY", "JPY_API_TOKEN",
+               "JPY_COOKIE_SECRET", "JUPYTER_TOKEN")  # fmt: skip
 #: PATH inside containers whose runtime makes us set it (Debian/RHEL/conda images all have it).
 DEFAULT_CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -127,6 +139,12 @@ class Invocation:
     env: dict[str, str]
 
 
+def is_secret(name: str, passthrough: Collection[str] = ()) -> bool:
+    """Whether host variable ``name`` is a credential kept out of containers: it matches
+    :data:`SECRET_VARS` and no ``passthrough`` entry names it exactly."""
+    return name not in passthrough and any(fnmatch.fnmatchcase(name, p) for p in SECRET_VARS)
+
+
 def container_environment(
     spec: ContainerSpec, host_env: Mapping[str, str], passthrough: Collection[str] = ()
 ) -> dict[str, str]:
@@ -138,6 +156,7 @@ def container_environment(
         }
     else:
         env = {k: v for k, v in host_env.items() if k not in HOST_ONLY_VARS}
+    env = {k: v for k, v in env.items() if not is_secret(k, passthrough)}
     env.pop("PATH", None)
     env.update(FORCED_VARS)
     env.update(spec.env)
@@ -218,7 +237,11 @@ class Runtime(abc.ABC):
         if policy.inherits and not policy.cleanenv_flag:
             env = {k: host_env[k] for k in ("PATH",) if k in host_env} | inside
         else:
-            env = {k: v for k, v in host_env.items() if policy.runtime_keeps(k)}
+            env = {
+                k: v
+                for k, v in host_env.items()
+                if policy.runtime_keeps(k) and not is_secret(k, passthrough)
+            }
         for copied in policy.copied:
             if not env.get(copied.name):
                 sources = (copied.name, *copied.fallbacks)

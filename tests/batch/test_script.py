@@ -6,9 +6,11 @@ tests/batch/test_script.py`` and review the diff.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from jupyter_container_kernels.batch.resources import Resources
 from jupyter_container_kernels.batch.script import (
     JobScript,
     check_directive_path,
+    job_files,
     render,
     safe_stem,
 )
@@ -100,6 +103,7 @@ CASES = {
         python_scripts=("/home/ada/project/train-STAMP.py",),
         module_init="/usr/share/lmod/lmod/init/bash",
         extra_binds=(Bind.parse("/home/ada/project"),),
+        env_file="/home/ada/project/train-STAMP.env",
     ),
     "script_charliecloud_cleanenv_mpi_array": JobScript(
         spec=CHARLIECLOUD,
@@ -127,6 +131,7 @@ CASES = {
         python_scripts=("/scratch/ada/out/ddp-STAMP.py",),
         runtime_executable="/opt/apptainer/bin/apptainer",
         torchrun_port=29400,
+        env_file="/scratch/ada/out/ddp-STAMP.env",
     ),
 }
 
@@ -230,3 +235,96 @@ def test_script_mode_keeps_ipython_only_lines_as_comments():
     assert "# (IPython only) %matplotlib inline" in text
     assert "# (cell magic, IPython only) echo hi" in text
     assert text.splitlines()[0].endswith('"/n/a\\nb.ipynb"'), "a newline in the name stays escaped"
+
+
+# -- the kernel's env values stay out of the script Slurm stores -------------------------------
+
+SECRET_VALUE = "s3cr3t 'q' \"dq\" $(touch PWNED) a=b\nline2"
+
+
+def recorder(folder: Path, out: Path) -> str:
+    """An executable that writes the argv and environment it was given to ``out`` as JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "runtime"
+    path.write_text(
+        "#!/usr/bin/python3 -I\nimport json, os, sys\n"
+        f"with open({str(out)!r}, 'w') as f:\n"
+        "    json.dump({'argv': sys.argv[1:], 'env': dict(os.environ)}, f)\n"
+    )
+    path.chmod(0o755)
+    return str(path)
+
+
+def script_job(tmp_path: Path, runtime: str, cleanenv: bool, **more) -> JobScript:
+    image = {"podman": "docker.io/x:1", "shifter": "docker:x:1"}.get(runtime, "/img/a")
+    spec = ContainerSpec.from_dict(
+        {
+            "image": image,
+            "runtime": runtime,
+            "gpu": "none",
+            "cleanenv": cleanenv,
+            "env": {"SECRET_TOKEN": SECRET_VALUE, "OMP_NUM_THREADS": "8"},
+        }
+    )
+    return JobScript(
+        spec=spec,
+        kernel="k",
+        notebook=str(tmp_path / "nb.ipynb"),
+        output_dir=str(tmp_path),
+        stem="nb",
+        mode="script",
+        python_scripts=(str(tmp_path / "nb.py"),),
+        runtime_executable=recorder(tmp_path / "bin", tmp_path / "given.json"),
+        **more,
+    )
+
+
+def run_script(text: str, tmp_path: Path) -> dict:
+    done = subprocess.run(
+        ["bash", "-c", text],
+        env={"PATH": "/usr/bin:/bin", "USER": "u", "LANG": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads((tmp_path / "given.json").read_text())
+
+
+@pytest.mark.parametrize("runtime", ["apptainer", "charliecloud", "podman", "shifter"])
+@pytest.mark.parametrize("cleanenv", [False, True])
+def test_script_mode_reads_the_kernels_env_values_from_a_file_not_the_script(
+    runtime: str, cleanenv: bool, tmp_path: Path
+) -> None:
+    env_file = str(tmp_path / "nb-STAMP.env")
+    job = script_job(tmp_path, runtime, cleanenv, env_file=env_file)
+    text = render(job)
+    assert "s3cr3t" not in text and "OMP_NUM_THREADS=8" not in text
+    files = job_files(job)
+    assert files == {env_file: f"SECRET_TOKEN={SECRET_VALUE}\0OMP_NUM_THREADS=8\0"}
+    Path(env_file).write_text(files[env_file])
+
+    # The runtime is started exactly as when the values were written into the script.
+    inline = run_script(render(replace(job, env_file=None)), tmp_path)
+    assert run_script(text, tmp_path) == inline
+    given = [*inline["argv"], *inline["env"].values()]
+    assert any(SECRET_VALUE in word for word in given), "the value reaches the runtime intact"
+    assert not list(tmp_path.glob("PWNED")), "nothing in the value was executed"
+
+
+def test_a_missing_env_file_stops_the_job_naming_it(tmp_path: Path) -> None:
+    job = script_job(tmp_path, "apptainer", False, env_file=str(tmp_path / "gone.env"))
+    done = subprocess.run(["bash", "-c", render(job)], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert f"{tmp_path}/gone.env (the kernel's env values) cannot be read" in done.stderr
+    assert "submit the job again" in done.stderr
+    assert not (tmp_path / "given.json").exists(), "the runtime never started"
+
+
+def test_only_script_jobs_with_env_need_an_env_file(tmp_path: Path) -> None:
+    job = script_job(tmp_path, "apptainer", False, env_file=str(tmp_path / "nb.env"))
+    assert job_files(replace(job, mode="notebook", python_scripts=())) == {}
+    no_env = replace(job, spec=replace(job.spec, env=()))
+    assert job_files(no_env) == {} and "jck_value" not in render(no_env)
+    with pytest.raises(SpecError, match="env_file: 'nb.env' is not an absolute path"):
+        render(replace(job, env_file="nb.env"))

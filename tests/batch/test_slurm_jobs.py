@@ -222,6 +222,7 @@ def test_script_mode_runs_the_runtime_directly_with_modules(
     assert record.state == "COMPLETED", batch.log_tail(record)
     assert record.output_notebooks == []
     assert '7 it\'s "quoted" $(not run) None' in batch.log_tail(record)
+    assert "quoted" not in Path(record.script_path).read_text(), "env values stay out of the script"
 
 
 @pytest.mark.parametrize("mode", ["notebook", "script"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -137,3 +139,74 @@ async def test_site_module_init_is_used(lmod_env: dict[str, str]) -> None:
 def test_module_system_is_detected_without_a_process(lmod_env: dict[str, str]) -> None:
     assert modules.module_system(lmod_env) == "lmod"
     assert modules.find_module_init(lmod_env) == "/usr/share/lmod/lmod/init/bash"
+
+
+# -- kernels started together share one `module load` ----------------------------------------
+
+
+@pytest.fixture
+def counting_init(tmp_path: Path, lmod_env: dict[str, str]) -> tuple[SiteConfig, Path]:
+    """The site's module init: Lmod's own, after adding a line to a counter file, so every
+    ``module load`` this package runs is counted (and a site can see it as its init script)."""
+    counter = tmp_path / "loads"
+    counter.touch()
+    init = tmp_path / "lmod-init.bash"
+    init.write_text(
+        f"printf 'load\\n' >> {shlex.quote(str(counter))}\n"
+        f". {shlex.quote(modules.INIT_CANDIDATES[1])}\n"
+    )
+    return SiteConfig(module_init=str(init)), counter
+
+
+def loads(counter: Path) -> int:
+    return len(counter.read_text().splitlines())
+
+
+async def test_kernels_started_together_share_one_module_load(
+    lmod_env: dict[str, str], counting_init: tuple[SiteConfig, Path]
+) -> None:
+    site, counter = counting_init
+    envs = await asyncio.gather(
+        *(modules.module_environment(["apptainer", "cuda/12.4"], lmod_env, site) for _ in range(10))
+    )
+    assert loads(counter) == 1
+    assert all(env == envs[0] for env in envs) and envs[0]["CUDA_VERSION"] == "12.4"
+    assert modules.cache_info() == modules.CacheInfo(hits=9, misses=1, size=1)
+
+
+async def test_a_shared_failing_load_fails_every_caller_and_is_tried_again_later(
+    lmod_env: dict[str, str], counting_init: tuple[SiteConfig, Path]
+) -> None:
+    site, counter = counting_init
+    results = await asyncio.gather(
+        *(modules.module_environment(["broken"], lmod_env, site) for _ in range(10)),
+        return_exceptions=True,
+    )
+    assert loads(counter) == 1
+    for result in results:
+        assert isinstance(result, ModuleLoadError)
+        assert "`module load broken` failed" in str(result)
+        assert "broken module for tests" in str(result)
+    with pytest.raises(ModuleLoadError, match="broken module for tests"):
+        await modules.module_environment(["broken"], lmod_env, site)
+    assert loads(counter) == 2, "the error was not cached"
+    assert modules.cache_info().size == 0
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_load_others_wait_for(
+    lmod_env: dict[str, str], counting_init: tuple[SiteConfig, Path]
+) -> None:
+    site, counter = counting_init
+    callers = [
+        asyncio.ensure_future(modules.module_environment(["cuda/12.4"], lmod_env, site))
+        for _ in range(3)
+    ]
+    await asyncio.sleep(0)  # every caller is now waiting on the one load the first started
+    callers[0].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await callers[0]
+    envs = await asyncio.gather(*callers[1:])
+    assert [env["CUDA_VERSION"] for env in envs] == ["12.4", "12.4"]
+    assert loads(counter) == 1
+    await modules.module_environment(["cuda/12.4"], lmod_env, site)
+    assert loads(counter) == 1, "the cancelled caller's load was cached for later starts"

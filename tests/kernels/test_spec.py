@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_container_kernels.errors import SpecError
+from jupyter_container_kernels.errors import PolicyError, SpecError
 from jupyter_container_kernels.site import SiteConfig
 from jupyter_container_kernels.spec import GPU_CHOICES, RUNTIMES, Bind, ContainerSpec
 
@@ -147,17 +147,25 @@ def test_invalid_value_is_refused_with_a_clear_message(
 
 
 def test_runtime_args_are_checked_against_the_chosen_runtime() -> None:
+    """The spec checks the syntax (a known option of this runtime, with its value); which
+    options may be used is the site's policy (tests/kernels/test_site_policy.py)."""
     # --nv is an Apptainer option, not a Charliecloud one.
     err = refused({"image": "/img", "runtime": "charliecloud", "runtime_args": ["--nv"]})
     assert err.field == "runtime_args[0]" and "charliecloud" in str(err)
-    spec = ContainerSpec.from_dict(
-        {
-            "image": "/img",
-            "runtime": "charliecloud",
-            "runtime_args": ["--set-env=A=1", "-b", "/x:/mnt/0"],
-        }
+    data = {
+        "image": "/img",
+        "runtime": "charliecloud",
+        "runtime_args": ["--set-env=A=1", "-b", "/x:/mnt/0", "--private-tmp"],
+    }
+    spec = ContainerSpec.from_dict(data)
+    assert spec.runtime_args == ("--set-env=A=1", "-b", "/x:/mnt/0", "--private-tmp")
+    # Through the site (every edge and every start) only its allowed options pass.
+    with pytest.raises(PolicyError, match=r"runtime_args\[0\]: '--set-env=A=1' is not allowed"):
+        SiteConfig().build_spec(data)
+    allowed = SiteConfig(
+        allowed_runtime_args={"charliecloud": ["--set-env", "-b", "--private-tmp"]}
     )
-    assert spec.runtime_args == ("--set-env=A=1", "-b", "/x:/mnt/0")
+    assert allowed.build_spec(data).runtime_args == spec.runtime_args
 
 
 def test_uri_images_are_apptainer_only() -> None:

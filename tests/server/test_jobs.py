@@ -24,6 +24,12 @@ TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NOD
 
 
 @pytest.fixture
+def allowed_image_roots(image_root: Path, test_image: str) -> list[str]:
+    """The jobs' kernel runs the test image: its directory is an allowed root."""
+    return [str(image_root), os.path.dirname(test_image)]
+
+
+@pytest.fixture
 def job_env(jp_environ: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Jobs inherit the server's environment through sbatch; ch-run needs $USER."""
     if not os.environ.get("USER"):

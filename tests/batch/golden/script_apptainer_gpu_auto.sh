@@ -19,7 +19,16 @@ while read -r _ _ jck_function; do
 done < <(declare -Fx)
 set -u
 jck_runtime=$(command -v -- apptainer) || { printf '%s\n' 'jupyter-container-kernels: apptainer not found on PATH' >&2; exit 127; }
-jck_env=(-u CONDA_DEFAULT_ENV -u CONDA_EXE -u CONDA_PREFIX -u CONDA_PYTHON_EXE -u CONDA_SHLVL -u LD_LIBRARY_PATH -u LD_PRELOAD -u PYTHONEXECUTABLE -u PYTHONHOME -u PYTHONPATH -u PYTHONSTARTUP -u VIRTUAL_ENV -u _CE_CONDA -u _CE_M 'APPTAINERENV_GREETING=it'"'"'s "quoted" $(not run)' APPTAINERENV_OMP_NUM_THREADS=8 APPTAINERENV_PYTHONNOUSERSITE=1)
+[ -r /home/ada/project/train-STAMP.env ] || { printf '%s\n' 'jupyter-container-kernels: /home/ada/project/train-STAMP.env (the kernel'"'"'s env values) cannot be read; it is written next to this script when the job is submitted: submit the job again.' >&2; exit 1; }
+declare -A jck_value=()
+while IFS= read -r -d '' jck_kv; do
+  jck_value[${jck_kv%%=*}]=${jck_kv#*=}
+done < /home/ada/project/train-STAMP.env
+jck_unset=()
+while IFS= read -r jck_name; do
+  case "$jck_name" in JUPYTERHUB_*TOKEN*|JUPYTERHUB_*SECRET*|JUPYTERHUB_CRYPT_KEY|JPY_API_TOKEN|JPY_COOKIE_SECRET|JUPYTER_TOKEN) jck_unset+=(-u "$jck_name") ;; esac
+done < <(compgen -e)
+jck_env=("${jck_unset[@]}" -u CONDA_DEFAULT_ENV -u CONDA_EXE -u CONDA_PREFIX -u CONDA_PYTHON_EXE -u CONDA_SHLVL -u LD_LIBRARY_PATH -u LD_PRELOAD -u PYTHONEXECUTABLE -u PYTHONHOME -u PYTHONPATH -u PYTHONSTARTUP -u VIRTUAL_ENV -u _CE_CONDA -u _CE_M APPTAINERENV_GREETING="${jck_value[GREETING]}" APPTAINERENV_OMP_NUM_THREADS="${jck_value[OMP_NUM_THREADS]}" APPTAINERENV_PYTHONNOUSERSITE=1)
 if [ -e /dev/nvidiactl ] || [ -e /dev/nvidia0 ] || command -v nvidia-smi >/dev/null 2>&1; then jck_gpu=nvidia
 elif [ -e /dev/kfd ] || command -v rocm-smi >/dev/null 2>&1; then jck_gpu=rocm
 else jck_gpu=none; fi

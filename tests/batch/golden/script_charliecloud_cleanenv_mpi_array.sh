@@ -14,7 +14,7 @@ jck_script=${jck_scripts[$SLURM_ARRAY_TASK_ID]}
 jck_srun=$(command -v -- /opt/slurm/bin/srun)
 jck_unset=()
 while IFS= read -r jck_name; do
-  case "$jck_name" in TERM|LANG|LC_*|http_proxy|https_proxy|no_proxy|all_proxy|HTTP_PROXY|HTTPS_PROXY|NO_PROXY|ALL_PROXY|JPY_*|JUPYTER_*|OMP_*|SLURM_*|PMI_*|PMIX_*|OMPI_*|MASTER_ADDR|MASTER_PORT|USER) ;; *) jck_unset+=(-u "$jck_name") ;; esac
+  case "$jck_name" in JUPYTERHUB_*TOKEN*|JUPYTERHUB_*SECRET*|JUPYTERHUB_CRYPT_KEY|JPY_API_TOKEN|JPY_COOKIE_SECRET|JUPYTER_TOKEN) jck_unset+=(-u "$jck_name") ;; TERM|LANG|LC_*|http_proxy|https_proxy|no_proxy|all_proxy|HTTP_PROXY|HTTPS_PROXY|NO_PROXY|ALL_PROXY|JPY_PARENT_PID|JPY_SESSION_NAME|JPY_INTERRUPT_EVENT|JUPYTER_*|OMP_*|SLURM_*|PMI_*|PMIX_*|OMPI_*|MASTER_ADDR|MASTER_PORT|USER) ;; *) jck_unset+=(-u "$jck_name") ;; esac
 done < <(compgen -e)
 jck_env=("${jck_unset[@]}" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONNOUSERSITE=1 USER="${USER:-${LOGNAME:-nobody}}")
 jck_cmd=("${jck_runtime}" /shared/images/mpi -- python3 "${jck_script}")

@@ -11,6 +11,15 @@ cd -- /scratch/ada
 jck_runtime=$(command -v -- /opt/apptainer/bin/apptainer) || { printf '%s\n' 'jupyter-container-kernels: /opt/apptainer/bin/apptainer not found on PATH' >&2; exit 127; }
 jck_head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
 jck_srun=$(command -v -- srun)
-jck_env=(-u CONDA_DEFAULT_ENV -u CONDA_EXE -u CONDA_PREFIX -u CONDA_PYTHON_EXE -u CONDA_SHLVL -u LD_LIBRARY_PATH -u LD_PRELOAD -u PYTHONEXECUTABLE -u PYTHONHOME -u PYTHONPATH -u PYTHONSTARTUP -u VIRTUAL_ENV -u _CE_CONDA -u _CE_M 'APPTAINERENV_GREETING=it'"'"'s "quoted" $(not run)' APPTAINERENV_OMP_NUM_THREADS=8 APPTAINERENV_PYTHONNOUSERSITE=1)
+[ -r /scratch/ada/out/ddp-STAMP.env ] || { printf '%s\n' 'jupyter-container-kernels: /scratch/ada/out/ddp-STAMP.env (the kernel'"'"'s env values) cannot be read; it is written next to this script when the job is submitted: submit the job again.' >&2; exit 1; }
+declare -A jck_value=()
+while IFS= read -r -d '' jck_kv; do
+  jck_value[${jck_kv%%=*}]=${jck_kv#*=}
+done < /scratch/ada/out/ddp-STAMP.env
+jck_unset=()
+while IFS= read -r jck_name; do
+  case "$jck_name" in JUPYTERHUB_*TOKEN*|JUPYTERHUB_*SECRET*|JUPYTERHUB_CRYPT_KEY|JPY_API_TOKEN|JPY_COOKIE_SECRET|JUPYTER_TOKEN) jck_unset+=(-u "$jck_name") ;; esac
+done < <(compgen -e)
+jck_env=("${jck_unset[@]}" -u CONDA_DEFAULT_ENV -u CONDA_EXE -u CONDA_PREFIX -u CONDA_PYTHON_EXE -u CONDA_SHLVL -u LD_LIBRARY_PATH -u LD_PRELOAD -u PYTHONEXECUTABLE -u PYTHONHOME -u PYTHONPATH -u PYTHONSTARTUP -u VIRTUAL_ENV -u _CE_CONDA -u _CE_M APPTAINERENV_GREETING="${jck_value[GREETING]}" APPTAINERENV_OMP_NUM_THREADS="${jck_value[OMP_NUM_THREADS]}" APPTAINERENV_PYTHONNOUSERSITE=1)
 jck_cmd=("${jck_runtime}" exec --nv --bind /scratch --bind /projects:/projects:ro /shared/images/pytorch-2.7.sif python3 -m torch.distributed.run --nnodes "${SLURM_NNODES}" --nproc-per-node "${SLURM_GPUS_ON_NODE:-1}" --rdzv-backend c10d --rdzv-endpoint "${jck_head}":29400 --rdzv-id "${SLURM_JOB_ID}" /scratch/ada/out/ddp-STAMP.py)
 exec "${jck_srun}" --nodes "${SLURM_NNODES}" --ntasks "${SLURM_NNODES}" --ntasks-per-node 1 env "${jck_env[@]}" "${jck_cmd[@]}"
