@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConflictError, ContainerKernelError, ImageError, SpecError
+from ..errors import ConflictError, ContainerKernelError, ImageError, PolicyError, SpecError
 from ..site import SiteConfig, load_site_config
 from ..spec import ContainerSpec
 from .files import (
@@ -68,7 +68,7 @@ ACTIONS = ("created", "updated", "removed", "unchanged")
 class CatalogError(SpecError):
     """One or more invalid catalog entries; ``errors`` holds each, naming entry and field."""
 
-    def __init__(self, path: str, errors: list[SpecError]) -> None:
+    def __init__(self, path: str, errors: list[SpecError | PolicyError]) -> None:
         self.errors = errors
         if len(errors) == 1:
             super().__init__(path, str(errors[0]))
@@ -115,7 +115,7 @@ class Catalog:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SpecError(path, f"is not valid TOML: {exc}.") from None
-        errors: list[SpecError] = []
+        errors: list[SpecError | PolicyError] = []
         for key in data:
             if key not in ("catalog", "defaults", "kernels"):
                 errors.append(
@@ -143,7 +143,7 @@ class Catalog:
         for name, entry in kernels.items():
             try:
                 entries.append(_entry(name, entry, defaults, site))
-            except SpecError as exc:
+            except (SpecError, PolicyError) as exc:  # every bad entry reported, not the first
                 if not any(str(e) == str(exc) for e in errors):  # a [defaults] error, once
                     errors.append(exc)
         if errors:

@@ -173,6 +173,16 @@ image = "{bare_image}"
             '[kernels.torch]\nimage = "/i.sif"\nbinds = "/scratch"\n',
             "kernels.torch.binds: expected a list",
         ),
+        (
+            '[kernels.a]\nimage = "/i.sif"\nruntime_args = ["--home"]\n'
+            '[kernels.b]\nimage = "/i.sif"\ngpu = "yes"\n',
+            "kernels.a.runtime_args",
+        ),
+        (
+            '[kernels.a]\nimage = "/i.sif"\nruntime_args = ["--home"]\n'
+            '[kernels.b]\nimage = "/i.sif"\ngpu = "yes"\n',
+            "kernels.b.gpu: 'yes' is not one of",
+        ),
         ('[defaults]\nimage_dir = "/x"\n', "defaults.image_dir: unknown key"),
         ("[kernel.torch]\n", "kernel: unknown key"),
         ("[kernels.torch\n", "is not valid TOML"),
