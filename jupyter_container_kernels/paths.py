@@ -11,6 +11,7 @@ as themself) also takes absolute and ``~`` paths.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -27,8 +28,9 @@ class RootDirectory:
     #: Whether hidden files and folders may be used (the contents manager's ``allow_hidden``).
     allow_hidden: bool = False
 
-    @property
+    @functools.cached_property
     def real_root(self) -> Path:
+        """The root with symlinks resolved (once: every REST answer shows paths through it)."""
         return Path(os.path.realpath(self.root_dir))
 
     def resolve_notebook(self, path: object, field: str = "notebook") -> Path:
@@ -77,9 +79,10 @@ class RootDirectory:
         submitted from elsewhere): how paths are shown to users and in REST answers."""
         if path is None:
             return None
-        absolute = Path(os.path.realpath(path))
-        if absolute.is_relative_to(self.real_root):
-            return absolute.relative_to(self.real_root).as_posix()
+        # Stored paths are real already (resolved on the way in): no realpath on this hot path.
+        for candidate in (Path(path), Path(os.path.realpath(path))):
+            if candidate.is_absolute() and candidate.is_relative_to(self.real_root):
+                return candidate.relative_to(self.real_root).as_posix()
         return os.fspath(path)
 
     def _relative(self, path: object, field: str) -> PurePosixPath:

@@ -7,6 +7,7 @@ Slurm does not create the ``--output`` directory, and a job fails without it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -68,11 +69,12 @@ def prepare_job(
     kernel: str,
     spec: ContainerSpec,
     stamp: str | None = None,
+    attempt: int = 0,
 ) -> PreparedJob:
     """Render the script of ``request`` for ``notebook`` (real path, already read as ``nb``)
     run by ``kernel`` (``spec`` with the site's policy applied); nothing is written."""
     stem = safe_stem(Path(notebook).stem)
-    stamp = stamp or _stamp()
+    stamp = (stamp or _stamp()) + (f"-{attempt}" if attempt else "")
     base = os.path.join(output_dir, f"{stem}-{stamp}")
     tasks = expand(request.parameters, request.sweep)
     array_size = len(tasks) if request.sweep else None
@@ -143,32 +145,46 @@ def write_files(prepared: PreparedJob, *, include_script: bool = True) -> None:
     and no symbolic link is followed, even in a directory others can write to.
     """
     directory = prepared.script.output_dir
+    created: list[str] = []
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         for path, text in prepared.files.items():
             if include_script or path != prepared.script_path:
-                _create(path, text)
-    except OSError as exc:
-        raise SpecError(
-            "output_dir",
-            f"cannot write into {directory!r}: {exc.strerror}; choose a "
-            "directory you can write to.",
-        ) from exc
+                _create(path, text, created)
+    except BaseException as exc:
+        for path in created:  # nothing half-written is left (a full disk, a name taken)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        if isinstance(exc, OSError):
+            raise SpecError(
+                "output_dir",
+                f"cannot write into {directory!r}: {exc.strerror}; choose a "
+                "directory you can write to.",
+            ) from exc
+        raise
 
 
-def _create(path: str, text: str) -> None:
-    """Write ``text`` into a new file ``path`` (0600); refuse anything already there."""
+class NameTakenError(SpecError):
+    """A file of the job's name already exists (another submit took the name): choose another."""
+
+
+def _create(path: str, text: str, created: list[str]) -> None:
+    """Write ``text`` into a new file ``path`` (0600), noted in ``created``; refuse anything
+    already there (:class:`NameTakenError` for a plain file, which a retry under another name
+    avoids)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        what = "a symbolic link" if os.path.islink(path) else "a file that already exists"
-        raise SpecError(
+        link = os.path.islink(path)
+        error = SpecError if link else NameTakenError
+        raise error(
             "output_dir",
-            f"{path!r} is {what}; a job's files are only ever created new, never written "
-            "through a link or over another file. Remove it or choose another output "
-            "directory.",
+            f"{path!r} is {'a symbolic link' if link else 'a file that already exists'}; a "
+            "job's files are only ever created new, never written through a link or over "
+            "another file. Remove it or choose another output directory.",
         ) from None
+    created.append(path)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
 
@@ -202,4 +218,4 @@ def _job_name(stem: str) -> str:
 
 
 def _stamp() -> str:
-    return _dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
+    return _dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)

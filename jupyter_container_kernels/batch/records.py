@@ -69,7 +69,12 @@ class JobRecord:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> JobRecord:
+    def from_json(cls, data: Any) -> JobRecord:
+        """A record from its JSON form; TypeError for anything that is not one."""
+        if not isinstance(data, dict) or not all(
+            isinstance(t, dict) for t in data.get("tasks", ())
+        ):
+            raise TypeError(f"expected a job record (a JSON object), got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["tasks"] = [TaskRecord(**t) for t in data.get("tasks", ())]
@@ -162,7 +167,9 @@ class JobStore:
             try:
                 record = JobRecord.from_json(json.loads(Path(entry.path).read_text("utf-8")))
             except (OSError, ValueError, TypeError) as exc:
+                # Said once per version of the file, not on every rescan.
                 log.warning("Skipping unreadable job record %s: %s", entry.path, exc)
+                self._remember(entry.name, key, now)
                 continue
             self._remember(entry.name, key, now)
             self._records[record.id] = record

@@ -30,7 +30,14 @@ from ..paths import RootDirectory
 from ..registry.kernelspecs import get_kernel
 from ..site import SiteConfig, load_site_config
 from ..spec import ContainerSpec
-from .prepare import JobSettings, PreparedJob, prepare_job, read_notebook, write_files
+from .prepare import (
+    JobSettings,
+    NameTakenError,
+    PreparedJob,
+    prepare_job,
+    read_notebook,
+    write_files,
+)
 from .records import JobRecord, JobStore, TaskRecord, now_iso
 from .request import SubmitRequest
 from .resources import check_directive_name
@@ -46,6 +53,9 @@ from .watcher import JobWatcher
 
 class BatchService(LoggingConfigurable):
     """Batch jobs for one user: the settings, the job store and the one watcher."""
+
+    #: Names a submit tries when its files' names are taken (submits of one notebook at once).
+    NAME_ATTEMPTS = 5
 
     jobs_dir = Unicode(
         config=True,
@@ -136,8 +146,11 @@ class BatchService(LoggingConfigurable):
             data, paths=self.paths, allowed_extra=self.allowed_directives
         )
 
-    def prepare(self, request: SubmitRequest, *, stamp: str | None = None) -> PreparedJob:
-        """Resolve paths and the kernel, render the script; nothing is written."""
+    def prepare(
+        self, request: SubmitRequest, *, stamp: str | None = None, attempt: int = 0
+    ) -> PreparedJob:
+        """Resolve paths and the kernel, render the script; nothing is written. ``attempt``
+        makes the file names differ from an earlier attempt's (see :meth:`submit`)."""
         notebook = request.notebook
         output_dir = request.output_dir or os.path.dirname(notebook)
         check_directive_path("output_dir", output_dir)
@@ -163,6 +176,7 @@ class BatchService(LoggingConfigurable):
             kernel=kernel,
             spec=spec,
             stamp=stamp,
+            attempt=attempt,
         )
 
     def write_files(self, prepared: PreparedJob, *, include_script: bool = True) -> None:
@@ -176,9 +190,15 @@ class BatchService(LoggingConfigurable):
     async def submit(self, request: SubmitRequest) -> JobRecord:
         """Write the script (and parameter/script files), ``sbatch`` it, track the job."""
         t0 = time.perf_counter()
-        prepared = self.prepare(request)
+        for attempt in range(self.NAME_ATTEMPTS):
+            prepared = self.prepare(request, attempt=attempt)
+            try:
+                self.write_files(prepared)
+                break
+            except NameTakenError:  # another submit of this notebook took the name
+                if attempt + 1 == self.NAME_ATTEMPTS:
+                    raise
         job = prepared.script
-        self.write_files(prepared)
         t1 = time.perf_counter()
         try:
             job_id = await self.slurm.submit(prepared.script_path, cwd=job.output_dir)
@@ -210,7 +230,7 @@ class BatchService(LoggingConfigurable):
             try:
                 found = await self.slurm.find_submitted(name, prepared.script_path)
             except ContainerKernelError as lookup:
-                why = f"looking for it failed too: {lookup}"
+                why = f"looking for it failed too: {str(lookup).rstrip('.')}"
                 break
             if found is not None:
                 break
@@ -218,7 +238,7 @@ class BatchService(LoggingConfigurable):
             self.log.warning("sbatch gave no answer (%s); Slurm has the job as %s", exc, found)
             return found
         raise SubmitUnknownError(
-            f"{exc}, so it is not known whether Slurm accepted the job. The job's files are kept: "
+            f"{str(exc).rstrip('.')}, so it is not known whether Slurm accepted the job. The job's files are kept: "
             f"its script is {prepared.script_path}, and {why}. Before submitting again, run "
             f"`squeue --me --states=all --name={name} --Format=JobID,State,Command`: a job whose "
             "command is that script is this one (it is not tracked here; its outputs go to "

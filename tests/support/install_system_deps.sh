@@ -10,24 +10,28 @@
 #   charliecloud                  ch-run: runs the directory test images unprivileged
 #   slurmctld slurmd slurm-client single-node Slurm cluster (tests/support/slurm.sh)
 #   munge                         Slurm authentication
+#   slurmdbd mariadb-server       Slurm accounting (sacct) for the fault tests' private
+#                                 cluster (tests/faults/slurm_private.py starts its own MariaDB)
 #   debootstrap + keyring, gnupg  builds the test images without a registry
 #                                 (tests/support/build_image.sh)
 #   wget ca-certificates          debootstrap downloads
 #   python3                       runs tests/support/bin/apptainer (stdlib only)
+#   squashfs-tools                mksquashfs: the fault tests' corrupt SquashFS image
 #   procps                        pgrep/ps used when stopping daemons
 #   chromium                      the browser the UI tests drive via Playwright
 #   nodejs (only if no `node`)     builds the JupyterLab extension (jlpm) at pip install
 #
 # Not needed: environment-modules (conflicts with lmod: installing it removes
-# Lmod), squashfs-tools, apptainer/singularity (a stand-in is used instead).
+# Lmod), apptainer/singularity (a stand-in is used instead).
 set -euo pipefail
 
 PACKAGES=(
   lmod
   charliecloud
   slurmctld slurmd slurm-client munge
+  slurmdbd mariadb-server
   debootstrap debian-archive-keyring gnupg wget ca-certificates
-  python3
+  python3 squashfs-tools
   procps
   chromium
 )
