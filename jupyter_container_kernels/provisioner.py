@@ -235,36 +235,33 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
     # -- connection file -----------------------------------------------------------------
 
     def _expose_connection_file(self, cmd: list[str]) -> tuple[list[str], list[Bind]]:
-        """Make the connection file readable inside the container: bind its directory, or,
-        for runtimes that cannot create bind destinations (Charliecloud), use it where it is
-        under an always-shared directory (/tmp) or copy it into a private 0700 one there.
+        """Give the kernel its own copy of the connection file, in a private 0700 directory
+        the container sees: bound at the same path, or (runtimes that cannot create bind
+        destinations: Charliecloud) under a directory the runtime always shares (/tmp).
 
-        The kernel is given the file's resolved path (or the copy's): a path through a
-        symbolic link (``/home`` linked to ``/gpfs/home``) does not lead anywhere inside the
-        container. ``cmd`` may name the file either way: jupyter_client names it resolved,
-        a KernelManager subclass may name it as given.
+        A copy, for every runtime: ipykernel rewrites its connection file (truncating it)
+        after its heartbeat is up, which is when :meth:`launch_kernel` returns and
+        jupyter_client reads the file; and a path through a symbolic link (``/home`` linked
+        to ``/gpfs/home``) leads nowhere inside the container. ``cmd`` may name the file as
+        given or resolved (jupyter_client names it resolved).
         """
         connection_file = getattr(self.parent, "connection_file", "")
         if not connection_file:
             return cmd, []
         real = os.path.realpath(connection_file)
         names = {connection_file, os.path.abspath(connection_file), real}
-        folder = os.path.dirname(real)
         shared = self.runtime.always_shared
-        if self.runtime.creates_bind_destinations or not shared:
-            try:
-                return [real if arg in names else arg for arg in cmd], [Bind.parse(folder)]
-            except SpecError:
-                if not shared:
-                    raise
-        elif any(folder == d or folder.startswith(d.rstrip("/") + "/") for d in shared):
-            return [real if arg in names else arg for arg in cmd], []
         if self._private_dir is None or not os.path.isdir(self._private_dir):
-            self._private_dir = tempfile.mkdtemp(prefix="jck-kernel-", dir=shared[0])
+            self._private_dir = tempfile.mkdtemp(
+                prefix="jck-kernel-", dir=shared[0] if shared else None
+            )
         copy = os.path.join(self._private_dir, os.path.basename(real))
         shutil.copyfile(real, copy)
         os.chmod(copy, 0o600)
-        return [copy if arg in names else arg for arg in cmd], []
+        # Bound explicitly where the runtime can (apptainer --containall makes /tmp private).
+        creates = self.runtime.creates_bind_destinations
+        binds = [Bind.parse(self._private_dir)] if creates or not shared else []
+        return [copy if arg in names else arg for arg in cmd], binds
 
     def _remove_private_dir(self) -> None:
         if self._private_dir:

@@ -15,6 +15,7 @@ starts a process: listings use it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -122,9 +123,32 @@ def cache_key(spec: ContainerSpec) -> str | None:
 _memo: tuple[tuple[str, int, int], dict[str, Any]] | None = None
 
 
+#: The type of each field of a cache entry (a :class:`ProbeResult` without ``cached``).
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "ok": (bool,),
+    "message": (str,),
+    "python_version": (str,),
+    "ipykernel_version": (str, type(None)),
+    "platform": (str,),
+    "packages": (dict,),
+}
+
+
+def _valid_entry(entry: Any) -> bool:
+    """Whether ``entry`` is exactly what :func:`_write_cache` writes (a hand-edited, older or
+    damaged file must not put a wrong-typed result in a listing)."""
+    return (
+        isinstance(entry, dict)
+        and entry.keys() == _ENTRY_TYPES.keys()
+        and all(isinstance(entry[k], types) for k, types in _ENTRY_TYPES.items())
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in entry["packages"].items())
+    )
+
+
 def _read_cache() -> dict[str, Any]:
-    """The cache's entries; parsed again only when the file changed (a listing of 500 kernels
-    reads it once)."""
+    """The cache's valid entries; parsed again only when the file changed (a listing of 500
+    kernels reads it once). A damaged file (not JSON, another shape, invalid entries) counts
+    as empty where damaged; the next probe rewrites it."""
     global _memo
     path = cache_path()
     try:
@@ -134,29 +158,35 @@ def _read_cache() -> dict[str, Any]:
             return dict(_memo[1])
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deep
         return {}
     entries = (
         data.get("entries")
         if isinstance(data, dict) and data.get("version") == CACHE_VERSION
         else None
     )
-    _memo = (stamp, entries if isinstance(entries, dict) else {})
-    return dict(_memo[1])
+    valid = (
+        {k: v for k, v in entries.items() if _valid_entry(v)} if isinstance(entries, dict) else {}
+    )
+    _memo = (stamp, valid)
+    return dict(valid)
 
 
 def _write_cache(key: str, result: ProbeResult) -> None:
     entries = _read_cache()
     entries[key] = {k: v for k, v in result.to_dict().items() if k != "cached"}
     path = cache_path()
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".probe-cache.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"version": CACHE_VERSION, "entries": entries}, f, indent=1, sort_keys=True)
         os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only data dir only costs a re-probe
+    except OSError:  # a read-only data dir (or a directory in the file's place) costs a re-probe
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def cached_probe(spec: ContainerSpec) -> ProbeResult | None:
@@ -165,12 +195,9 @@ def cached_probe(spec: ContainerSpec) -> ProbeResult | None:
     if key is None:
         return None
     entry = _read_cache().get(key)
-    if not isinstance(entry, dict):
+    if entry is None:
         return None
-    try:
-        return ProbeResult(**{**entry, "cached": True})
-    except TypeError:
-        return None
+    return ProbeResult(**{**entry, "cached": True})
 
 
 async def probe_image(

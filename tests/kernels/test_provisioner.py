@@ -494,36 +494,44 @@ async def test_the_kernel_gets_the_resolved_connection_file_however_the_command_
     cmd, _ = await km.pre_start_kernel()
     try:
         inside = cmd[cmd.index("-f") + 1]
-        if runtime == "charliecloud":  # a private copy under /tmp, which ch-run shares
-            assert inside.startswith("/tmp/jck-kernel-")
-        else:  # the resolved directory is bound
-            assert inside == os.path.join(target, "kernel-1.json")
-            assert cmd[cmd.index(target) - 1] == "--bind"
+        # A private copy of the file the link leads to, under /tmp (which ch-run shares;
+        # apptainer gets its directory bound).
+        assert inside.startswith("/tmp/jck-kernel-") and inside.endswith("/kernel-1.json")
+        assert Path(inside).read_text() == Path(target, "kernel-1.json").read_text()
+        if runtime == "apptainer":
+            assert cmd[cmd.index(os.path.dirname(inside)) - 1] == "--bind"
     finally:
         await km.cleanup_resources()
         shutil.rmtree(target, ignore_errors=True)
 
 
-async def test_apptainer_binds_the_connection_file_directory(
+async def test_apptainer_binds_a_private_copy_of_the_connection_file(
     connection_file_outside_tmp: str,
     test_image: str,
     lmod_env: dict[str, str],
     make_container_kernel: Callable[..., str],
 ) -> None:
+    """The kernel rewrites its own copy (ipykernel does, after its heartbeat is up), never
+    the file jupyter_client reads; the copy's directory is bound even where /tmp is shared,
+    since --containall would make /tmp private."""
     # The stand-in cannot create bind destinations (ch-run), so look at the command only.
     name = make_container_kernel("bindconn", config_for("apptainer", test_image))
     km = AsyncKernelManager(kernel_name=name, connection_file=connection_file_outside_tmp)
     cmd, _ = await km.pre_start_kernel()
     try:
-        folder = os.path.dirname(connection_file_outside_tmp)
+        copy = cmd[-1]
+        folder = os.path.dirname(copy)
         assert cmd[cmd.index(folder) - 1] == "--bind"
         assert cmd[cmd.index(test_image) + 1 :] == [
             "python3",
             "-m",
             "ipykernel_launcher",
             "-f",
-            os.path.realpath(km.connection_file),
+            copy,
         ]
+        assert copy != os.path.realpath(km.connection_file)
+        assert Path(copy).read_text() == Path(km.connection_file).read_text()
+        assert (os.stat(copy).st_mode & 0o777, os.stat(folder).st_mode & 0o777) == (0o600, 0o700)
         assert sys.executable not in cmd
     finally:
         await km.cleanup_resources()

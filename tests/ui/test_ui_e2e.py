@@ -91,6 +91,17 @@ def journey(
     assert test_image in row.locator('[data-testid="jck-kernel-image"]').inner_text()
     assert "charliecloud" in row.inner_text()
     shot("kernels-panel")
+    # This site allows images anywhere (no allowed_image_roots): the server probes this one, so
+    # the panel offers "Probe", and the result replaces "not probed yet".
+    probe_kernel = row.locator('[data-testid="jck-kernel-probe"]')
+    assert probe_kernel.is_enabled()
+    probe_kernel.click()
+    row.locator(".jck-Actions", has_text="Probing").wait_for(
+        state="detached", timeout=KERNEL_TIMEOUT_MS
+    )
+    assert row.locator('[role="alert"]').count() == 0, row.inner_text()
+    status = row.locator('[data-testid="jck-kernel-status"]').inner_text()
+    assert re.search(r"Python 3\.\d+.*ipykernel 6\.", status), status
 
     # 4. Register an image: the probe says why an image without ipykernel is unusable...
     panel.locator('[data-testid="jck-register-toggle"]').click()

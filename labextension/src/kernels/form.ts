@@ -141,3 +141,88 @@ export function imageStatus(kernel: IKernel): { state: string; text: string } {
     ? { state: 'ok', text: describeProbe(kernel.probe) }
     : { state: 'error', text: describeProbe(kernel.probe) };
 }
+
+/** `/a/./b/../c//d/` → `/a/c/d`: a POSIX absolute path without `.`, `..` or empty parts
+ * (`..` stops at `/`). */
+function normalizeAbsolute(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '..') {
+      parts.pop();
+    } else if (part && part !== '.') {
+      parts.push(part);
+    }
+  }
+  return `/${parts.join('/')}`;
+}
+
+/**
+ * The absolute path on the server of `relative`, a path relative to the server's root as
+ * JupyterLab's file browser gives it (`images/torch.sif`).
+ *
+ * `serverRoot` is PageConfig's `serverRoot`: jupyter_server collapses a root inside `$HOME` to
+ * `~/…`, which only the server can expand; `home` (the server's `$HOME`, when known) does.
+ */
+export function serverPath(
+  relative: string,
+  serverRoot: string,
+  home: string | null = null
+): { ok: true; path: string } | { ok: false; error: string } {
+  let root = serverRoot.trim() || '/';
+  if (root === '~' || root.startsWith('~/')) {
+    if (!home || !home.startsWith('/')) {
+      return {
+        ok: false,
+        error:
+          `The server's root is ${serverRoot}, inside a home directory whose absolute path ` +
+          `the server does not report, so the picked file's path (${relative}) cannot be made ` +
+          'absolute here: type the image’s absolute path instead.'
+      };
+    }
+    root = home + root.slice(1);
+  }
+  if (!root.startsWith('/')) {
+    return {
+      ok: false,
+      error:
+        `The server's root ${serverRoot} is not an absolute POSIX path, so the picked file's ` +
+        `path (${relative}) cannot be made absolute: type the image’s absolute path instead.`
+    };
+  }
+  return { ok: true, path: normalizeAbsolute(`${root}/${relative}`) };
+}
+
+/** Whether `path` is `root` or lies under it (both absolute; compared as written, as the
+ * server's realpath check sees them when no symbolic link is involved). */
+function isUnder(path: string, root: string): boolean {
+  const base = normalizeAbsolute(root);
+  const target = normalizeAbsolute(path);
+  return base === '/' || target === base || target.startsWith(`${base}/`);
+}
+
+/**
+ * Why the server would refuse `POST images/probe` for `kernel`'s image, or `null` when it
+ * would run it (or cannot be known yet: `allowedRoots` undefined before `GET environment`).
+ *
+ * The server probes only images a user may register (`SiteConfig.check_image_allowed`): with
+ * `allowed_image_roots` set, absolute paths under one of them; catalog and system kernels
+ * usually use images elsewhere.
+ */
+export function probeRefusal(
+  kernel: Pick<IKernel, 'spec' | 'scope' | 'managed'>,
+  allowedRoots: readonly string[] | undefined
+): string | null {
+  if (!allowedRoots || allowedRoots.length === 0) {
+    return null;
+  }
+  const image = kernel.spec.image;
+  if (image.startsWith('/') && allowedRoots.some(root => isUnder(image, root))) {
+    return null;
+  }
+  const owner = kernel.managed ? 'the site catalog' : `the ${kernel.scope} kernel directory`;
+  return (
+    `This site lets users probe only images under ${allowedRoots.join(', ')}; ` +
+    `${image} (installed by ${owner}) is not there. Start the kernel to try the image, or ask ` +
+    'your site’s administrators about it.'
+  );
+}

@@ -17,7 +17,7 @@ import { ErrorBox } from '../components';
 import { describeError } from '../errors';
 import { containerIcon } from '../icons';
 import type { IKernel } from '../types';
-import { describeProbe, imageStatus } from './form';
+import { describeProbe, imageStatus, probeRefusal } from './form';
 import type { KernelsModel } from './model';
 import { RegisterForm } from './register';
 
@@ -30,6 +30,8 @@ function KernelItem(props: {
   const [busy, setBusy] = React.useState<string | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   const status = imageStatus(kernel);
+  // The server probes only images a user may register; say why instead of offering a 403.
+  const refusal = probeRefusal(kernel, model.environment?.defaults.allowed_image_roots);
 
   const remove = async () => {
     const answer = await showDialog({
@@ -115,7 +117,8 @@ function KernelItem(props: {
             small
             minimal
             onClick={probe}
-            disabled={busy !== null}
+            disabled={busy !== null || refusal !== null}
+            title={refusal ?? trans.__('Run Python in the image and show what it contains')}
             data-testid="jck-kernel-probe"
           >
             {trans.__('Probe')}

@@ -2,7 +2,7 @@
  * The "Register image" form: image path (with a file-browser picker), display name, runtime,
  * GPU, binds, modules, env; "Probe" shows what the image contains before registering.
  */
-import { PageConfig, PathExt } from '@jupyterlab/coreutils';
+import { PageConfig } from '@jupyterlab/coreutils';
 import type { IDocumentManager } from '@jupyterlab/docmanager';
 import { FileDialog } from '@jupyterlab/filebrowser';
 import type { TranslationBundle } from '@jupyterlab/translation';
@@ -16,7 +16,8 @@ import {
   defaultDisplayName,
   describeProbe,
   emptyForm,
-  IRegisterForm
+  IRegisterForm,
+  serverPath
 } from './form';
 import type { KernelsModel } from './model';
 
@@ -27,12 +28,6 @@ function gpuOptions(trans: TranslationBundle): { value: GpuChoice; label: string
     { value: 'rocm', label: 'AMD ROCm' },
     { value: 'none', label: trans.__('none') }
   ];
-}
-
-/** The absolute server path of a path relative to the server root (what the picker returns). */
-function absolutePath(relative: string): string {
-  const root = (PageConfig.getOption('serverRoot') || '/').replace(/\/+$/, '');
-  return PathExt.normalize(`${root}/${relative}`).replace(/^(?!\/)/, '/');
 }
 
 export function RegisterForm(props: {
@@ -65,7 +60,12 @@ export function RegisterForm(props: {
     });
     const picked = result.button.accept ? result.value?.[0] : undefined;
     if (picked) {
-      update({ image: absolutePath(picked.path) });
+      const path = serverPath(picked.path, PageConfig.getOption('serverRoot'));
+      if (path.ok) {
+        update({ image: path.path });
+      } else {
+        setErrors([path.error]);
+      }
     }
   };
 
