@@ -95,7 +95,10 @@ class ContainerKernelsApp(ExtensionApp):
         )
         self.kernels = self.kernel_registry_class(self.site, parent=self)
         self.environment = self.environment_report_class(
-            self.site, self._slurm_status, ttl=self.environment_ttl
+            self.site,
+            self._slurm_status,
+            ttl=self.environment_ttl,
+            root_dir=str(self.batch.paths.real_root),
         )
         self.log.info(
             "Container kernels: REST API under %s%s/, job records in %s",

@@ -33,8 +33,18 @@ SlurmStatusFn = Callable[[], Awaitable[Mapping[str, Any]]]
 class EnvironmentReport:
     """The ``GET environment`` document, cached and computed once per :attr:`ttl`."""
 
-    def __init__(self, site: SiteConfig, slurm_status: SlurmStatusFn, *, ttl: float = 30.0) -> None:
+    def __init__(
+        self,
+        site: SiteConfig,
+        slurm_status: SlurmStatusFn,
+        *,
+        ttl: float = 30.0,
+        root_dir: str | None = None,
+    ) -> None:
+        """``root_dir``: the server's root as an absolute path (the file picker makes picked
+        paths absolute with it; jupyter_server itself may report ``~/…``)."""
         self.site = site
+        self.root_dir = root_dir
         self.slurm_status = slurm_status
         self.ttl = ttl
         self._value: dict[str, Any] | None = None
@@ -68,6 +78,7 @@ class EnvironmentReport:
             "gpu": node_gpu(site.node_gpu) or "none",
             "module_system": _module_system(site),
             "slurm": slurm,
+            "server_root": self.root_dir,
             "defaults": {
                 "runtime": site.default_runtime,
                 "binds": list(site.default_binds),

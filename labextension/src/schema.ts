@@ -279,6 +279,8 @@ export interface components {
             probe: components["schemas"]["Probe"] | null;
         };
         Environment: {
+            /** @description The server's root directory as an absolute path (symlinks resolved). */
+            server_root: string | null;
             runtimes: {
                 name: string;
                 /** @description Full path when found, else the name looked up. */

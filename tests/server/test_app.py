@@ -142,3 +142,13 @@ def test_the_extension_reads_the_site_config_file(
     assert env["defaults"]["cleanenv"] is True
     # the server's own config (here: the test's) wins over the file
     assert env["defaults"]["runtime"] == "charliecloud"
+
+
+def test_the_environment_reports_the_server_root_as_an_absolute_path(
+    extension: Any, api: Any, jp_root_dir: Path
+) -> None:
+    """jupyter_server may report a root under $HOME as ``~/…``; the file picker needs the real
+    absolute path to turn a picked file into an image path."""
+    status, env = api("GET", "environment")
+    assert status == 200
+    assert env["server_root"] == str(jp_root_dir.resolve())

@@ -60,7 +60,10 @@ export function RegisterForm(props: {
     });
     const picked = result.button.accept ? result.value?.[0] : undefined;
     if (picked) {
-      const path = serverPath(picked.path, PageConfig.getOption('serverRoot'));
+      const path = serverPath(
+        picked.path,
+        environment?.server_root ?? PageConfig.getOption('serverRoot')
+      );
       if (path.ok) {
         update({ image: path.path });
       } else {
