@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import datetime as _dt
-import hashlib
 import json
 import os
 import signal
@@ -36,12 +35,11 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from .. import __version__
 from ..errors import ContainerKernelError, SpecError
 from .parameters import check_parameters, inject
+from .provenance import container_provenance, slurm_provenance
 from .script import fill_pattern
 
 #: Exit statuses of :func:`execute_notebook` (and 128 + the signal number when interrupted).
 EXIT_OK, EXIT_CELL_ERROR, EXIT_START_ERROR = 0, 1, 2
-#: Image files up to this size get a sha256 in the provenance (hashing is ~1 s per GB).
-HASH_LIMIT = 64 * 1024 * 1024
 ERROR_ANCHOR = "container-kernels-error-cell"
 BANNER_TAG = "container-kernels-error"
 
@@ -73,73 +71,6 @@ def load_parameters(path: str | None, task_index: int | None) -> dict[str, Any]:
     if not 0 <= index < len(tasks):
         raise SpecError("task_index", f"{index} is outside the {len(tasks)} tasks of {path}.")
     return check_parameters(tasks[index])
-
-
-def image_identity(image: str) -> dict[str, Any]:
-    """Cheap identity of an image: size and mtime; sha256 too for files up to HASH_LIMIT."""
-    if not image.startswith("/"):
-        return {"reference": image}
-    try:
-        st = os.stat(image)
-    except OSError as exc:
-        return {"path": image, "error": exc.strerror}
-    out: dict[str, Any] = {
-        "path": image,
-        "kind": "directory" if os.path.isdir(image) else "file",
-        "size": st.st_size,
-        "mtime": _iso(st.st_mtime),
-    }
-    if out["kind"] == "file" and st.st_size <= HASH_LIMIT:
-        digest = hashlib.sha256()
-        with open(image, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        out["sha256"] = digest.hexdigest()
-    return out
-
-
-def container_provenance(kernel: str) -> dict[str, Any]:
-    """What the container kernel ``kernel`` runs: effective spec, image identity, GPU.
-
-    The spec comes from :func:`..kernelspecs.get_kernel` with the site's defaults, exactly as
-    the kernel gets it interactively; NotFoundError/SpecError if it is not a usable container
-    kernel."""
-    from ..launch import effective_gpu
-    from ..registry.kernelspecs import get_kernel
-    from ..runtimes import get_runtime
-    from ..site import load_site_config
-
-    site = load_site_config()
-    spec = site.effective(get_kernel(kernel, site).spec)
-    vendor = effective_gpu(spec, site)
-    return {
-        "image": spec.image,
-        "image_identity": image_identity(spec.image),
-        "runtime": spec.runtime,
-        "modules": list(spec.modules),
-        "binds": [str(b) for b in spec.binds],
-        "cleanenv": spec.cleanenv,
-        "gpu": spec.gpu,
-        "gpu_vendor": vendor,
-        "gpu_flags": get_runtime(spec.runtime).gpu_args(vendor),
-        "spec": spec.to_dict(),
-    }
-
-
-def slurm_provenance(env: Mapping[str, str]) -> dict[str, Any]:
-    keys = (
-        "SLURM_JOB_ID",
-        "SLURM_ARRAY_JOB_ID",
-        "SLURM_ARRAY_TASK_ID",
-        "SLURM_JOB_NAME",
-        "SLURM_JOB_PARTITION",
-        "SLURM_JOB_NODELIST",
-        "SLURM_CPUS_ON_NODE",
-        "SLURM_GPUS_ON_NODE",
-        "CUDA_VISIBLE_DEVICES",
-        "ROCR_VISIBLE_DEVICES",
-    )
-    return {k.lower().removeprefix("slurm_"): env[k] for k in keys if k in env}
 
 
 class _Writer:
@@ -396,10 +327,6 @@ def _escape(text: str) -> str:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _iso(ts: float) -> str:
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def main(args: Any) -> int:

@@ -10,11 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_container_kernels.batch.execute import (
-    EXIT_CELL_ERROR,
-    EXIT_START_ERROR,
-    container_provenance,
-)
+from jupyter_container_kernels.batch.execute import EXIT_CELL_ERROR, EXIT_START_ERROR
+from jupyter_container_kernels.batch.provenance import container_provenance
 from jupyter_container_kernels.errors import NotFoundError
 
 from .conftest import read_output, write_notebook
