@@ -295,3 +295,22 @@ def test_pull_verb(layered: tuple[Path, str], tmp_path: Path, jp_environ: None) 
     done = jck("pull", str(path), "--runtime", "podman", env=env)
     assert done.returncode == 1
     assert done.stderr == "Error: runtime: 'podman': pulled images run with charliecloud only\n"
+
+
+def test_a_cancelled_pull_leaves_nothing_and_keeps_the_stored_image(
+    store: ImageStore, layered: tuple[Path, str]
+) -> None:
+    source = parse_source(str(layered[0]))
+
+    def cancel(event: ProgressEvent) -> None:
+        if event.phase == "unpack":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.pull(source, progress=cancel)
+    assert sorted(os.listdir(store.root)) == [".locks"]
+    first = store.pull(source)
+    with pytest.raises(KeyboardInterrupt):
+        store.pull(source, refresh=True, progress=cancel)
+    assert sorted(os.listdir(store.root)) == [".locks", "layered-1.0", "layered-1.0.json"]
+    assert store.pull(source).metadata == first.metadata  # still there, still reused
