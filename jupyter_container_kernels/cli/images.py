@@ -10,12 +10,43 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, ClassVar
 
 from traitlets import Bool
 
+from ..images.store import ProgressEvent
+from ..site import SiteConfig
 from .base import JSON_FLAG, Text, Verb
+
+
+def progress_printer(*, json_lines: bool = False) -> Callable[[ProgressEvent], None]:
+    """A pull's progress on stderr: one line per finished phase, or every event as a JSON line."""
+    started: dict[str, float] = {}
+
+    def progress(event: ProgressEvent) -> None:
+        started.setdefault(event.phase, time.monotonic())
+        if json_lines:
+            print(json.dumps({"event": "progress", **asdict(event)}), file=sys.stderr, flush=True)
+        elif event.finished:
+            took = time.monotonic() - started[event.phase]
+            print(f"{event.phase}: {event.done} of {event.total} bytes in {took:.1f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    return progress
+
+
+def pull_source(
+    text: str, site: SiteConfig, *, name: str | None = None, json_lines: bool = False
+) -> str:
+    """``install``'s first step for an archive SOURCE: pull it for Charliecloud, return the path."""
+    from ..images.sources import parse_source
+    from ..images.store import ImageStore
+
+    store = ImageStore(site.image_store or None)
+    progress = progress_printer(json_lines=json_lines)
+    return store.pull(parse_source(text), name=name, progress=progress).path
 
 
 class PullApp(Verb):
@@ -53,30 +84,17 @@ class PullApp(Verb):
 
     def run(self) -> None:
         from ..images.sources import parse_source
-        from ..images.store import ImageStore, ProgressEvent
+        from ..images.store import ImageStore
 
         source = parse_source(self.extra_args[0])
         store = ImageStore(self.site().image_store or None)
-        started: dict[str, float] = {}
-
-        def progress(event: ProgressEvent) -> None:
-            started.setdefault(event.phase, time.monotonic())
-            if self.json:
-                print(
-                    json.dumps({"event": "progress", **asdict(event)}), file=sys.stderr, flush=True
-                )
-            elif event.finished:
-                took = time.monotonic() - started[event.phase]
-                print(f"{event.phase}: {event.done} of {event.total} bytes in {took:.1f} s",
-                      file=sys.stderr, flush=True)  # fmt: skip
-
         stored = store.pull(
             source,
             runtime=self.runtime,
             name=self.image_name,
             image_ref=self.image,
             refresh=self.refresh,
-            progress=progress,
+            progress=progress_printer(json_lines=self.json),
         )
         if self.json:
             return self.emit({"path": stored.path, "reused": stored.reused, **stored.metadata})

@@ -52,6 +52,15 @@ def parse_source(text: str) -> Source:
     return Source("docker-archive", path, text)
 
 
+def is_archive(text: str) -> bool:
+    """Whether ``text`` names an archive to pull (``docker-archive:…`` or a tarball's path with
+    a manifest.json), rather than an image a runtime runs as it is (a path, ``docker://…``)."""
+    if text.startswith("docker-archive:"):
+        return True
+    path = os.path.expanduser(text)
+    return os.path.isfile(path) and tarfile.is_tarfile(path) and _has_manifest(path)
+
+
 def _tarball(path: str, text: str) -> str:
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.exists(path):
