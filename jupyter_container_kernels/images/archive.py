@@ -260,11 +260,17 @@ def _attrs(target: str, m: tarfile.TarInfo) -> None:
     os.utime(target, (m.mtime, m.mtime))
 
 
-def _member(tar: tarfile.TarFile, name: str, path: str) -> tarfile.TarInfo:
+def _member(tar: tarfile.TarFile, name: str, path: str, hops: int = 0) -> tarfile.TarInfo:
+    """The file member ``name``; a link (``<id>/layer.tar -> ../<digest>.tar``, as
+    containers/image writes) is followed inside the tarball."""
     try:
-        return tar.getmember(name)
+        member = tar.getmember(name)
     except KeyError:
         raise ArchiveError(f"{path}: manifest.json names {name}, which the tarball lacks") from None
+    if (member.issym() or member.islnk()) and hops < 8:
+        base = os.path.dirname(name) if member.issym() else ""
+        return _member(tar, os.path.normpath(os.path.join(base, member.linkname)), path, hops + 1)
+    return member
 
 
 def _member_bytes(tar: tarfile.TarFile, name: str, path: str) -> bytes:

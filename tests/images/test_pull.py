@@ -25,6 +25,7 @@ from jupyter_container_kernels.images import store as store_module
 from jupyter_container_kernels.images.archive import ArchiveError
 from jupyter_container_kernels.images.sources import parse_source
 from jupyter_container_kernels.images.store import ImageStore, ProgressEvent
+from tests.conftest import require_executable
 
 from .dockersave import Entry, layer_bytes, save
 
@@ -314,3 +315,36 @@ def test_a_cancelled_pull_leaves_nothing_and_keeps_the_stored_image(
         store.pull(source, refresh=True, progress=cancel)
     assert sorted(os.listdir(store.root)) == [".locks", "layered-1.0", "layered-1.0.json"]
     assert store.pull(source).metadata == first.metadata  # still there, still reused
+
+
+def test_a_tarball_written_by_buildah(store: ImageStore, tmp_path: Path) -> None:
+    """containers/image's docker-archive layout (Layers named ``<digest>.tar``, with
+    ``<id>/layer.tar`` links to them): two layers, made by buildah from scratch (no registry)."""
+    buildah = [
+        require_executable("buildah"),
+        "--storage-driver", "vfs", "--root", str(tmp_path / "storage"),
+        "--runroot", str(tmp_path / "run"),
+    ]  # fmt: skip
+    context = tmp_path / "context"
+    (context / "etc").mkdir(parents=True)
+    (context / "etc/first").write_text("layer 1\n")
+
+    def sh(*args: str) -> str:
+        done = subprocess.run([*buildah, *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    box = sh("from", "scratch")
+    sh("copy", box, str(context), "/")
+    sh("commit", "-q", box, "jck-one")
+    box = sh("from", "localhost/jck-one")
+    sh("copy", box, str(context / "etc/first"), "/etc/second")
+    sh("commit", "-q", box, "jck-two")
+    tarball = tmp_path / "two-layers.tar"
+    sh("push", "-q", "localhost/jck-two", f"docker-archive:{tarball}:localhost/jck/two:1")
+
+    pulled = store.pull(parse_source(str(tarball)))
+    root = Path(pulled.path)
+    assert root.name == "two-1" and pulled.metadata["repo_tags"][0] == "localhost/jck/two:1"
+    assert (root / "etc/first").read_text() == (root / "etc/second").read_text() == "layer 1\n"
+    assert pulled.metadata["layers"] == 2 and not list(root.rglob("*.tar"))
