@@ -256,7 +256,12 @@ def _copy(source: IO[bytes], out: IO[bytes]) -> None:
 def _attrs(target: str, m: tarfile.TarInfo) -> None:
     if os.geteuid() == 0:
         os.chown(target, m.uid, m.gid, follow_symlinks=False)
-    os.chmod(target, stat.S_IMODE(m.mode))
+    mode = stat.S_IMODE(m.mode)
+    if not m.isdir():
+        # The store is a host directory: a setuid-root file from an image would be one on the
+        # host (unprivileged runtimes cannot use it inside anyway).
+        mode &= ~(stat.S_ISUID | stat.S_ISGID)
+    os.chmod(target, mode)
     os.utime(target, (m.mtime, m.mtime))
 
 

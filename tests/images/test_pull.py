@@ -107,6 +107,14 @@ def test_layers_are_flattened_with_whiteouts_and_opaque_dirs(
     assert sorted(os.listdir(store.root)) == [".locks", "layered-1.0", "layered-1.0.json"]
 
 
+def test_setuid_and_setgid_bits_do_not_reach_the_host(store: ImageStore, tmp_path: Path) -> None:
+    """The store is a host directory: a setuid-root file from an image must not be one there."""
+    path = tmp_path / "suid.tar"
+    save(path, [(["suid:1"], [[Entry("bin", kind="dir"), Entry("bin/su", b"x", mode=0o6755)]])])
+    root = Path(store.pull(parse_source(str(path))).path)
+    assert stat.S_IMODE((root / "bin/su").stat().st_mode) == 0o755
+
+
 def test_a_stored_digest_is_reused_unless_refresh(
     store: ImageStore, layered: tuple[Path, str]
 ) -> None:
