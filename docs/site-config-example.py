@@ -35,6 +35,10 @@ c.SiteConfig.allowed_image_roots = ["/shared/images", "/scratch"]
 # Launcher logo (PNG or SVG) of new container kernels. Empty: the package's own logo.
 c.SiteConfig.default_logo = ""  # e.g. "/shared/images/site-logo-64x64.png"
 
+# Where `jupyter container-kernels pull` unpacks images (empty: per user,
+# {jupyter_data_dir}/container-kernels/images).
+c.SiteConfig.image_store = ""
+
 # Shell init script defining `module` (empty: found from LMOD_PKG / MODULESHOME).
 c.SiteConfig.module_init = ""
 

@@ -129,6 +129,13 @@ class SiteConfig(Configurable):
         help="PNG or SVG file used as the launcher logo of new container kernels. Empty: the "
         "package's own logo.",
     )
+    image_store = Unicode(
+        "",
+        config=True,
+        help="Directory where `jupyter container-kernels pull` stores images unpacked from "
+        "archives (one directory image and one NAME.json metadata file each). Empty: "
+        "{jupyter_data_dir}/container-kernels/images, per user.",
+    )
     module_init = Unicode(
         "",
         config=True,

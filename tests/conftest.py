@@ -61,7 +61,9 @@ SYSTEM_DIRECTORIES = frozenset({"ui"})
 # Tests that reach a real part without one of those fixtures: a module
 # (``tests/x/test_y.py``) or a test (``tests/x/test_y.py::test_z``, every parametrization),
 # each with what it runs. Keep it short.
-SYSTEM_TESTS: dict[str, str] = {}
+SYSTEM_TESTS: dict[str, str] = {
+    "tests/images/test_pull.py::test_a_tarball_written_by_buildah": "buildah (root, vfs storage)",
+}
 
 
 def _is_system(item: pytest.Item) -> bool:

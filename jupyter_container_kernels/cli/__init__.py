@@ -1,5 +1,5 @@
 """``jupyter container-kernels``: the root command; every action is a verb in :mod:`.kernels`
-(install, list, show, remove, sync, probe) or :mod:`.batch` (export, submit, jobs, cancel).
+(install, list, show, remove, sync, probe), :mod:`.images` (pull) or :mod:`.batch` (export, submit, jobs, cancel).
 
 The verbs are thin faces of the package's functions, sharing one base class and one error
 boundary (:mod:`.base`). Subcommands load lazily: ``list`` never imports the batch machinery.
@@ -22,6 +22,7 @@ _VERBS: dict[str, tuple[str, str]] = {
     "remove": ("kernels.RemoveApp", "Remove a container kernel."),
     "sync": ("kernels.SyncApp", "Make the installed kernels match a catalog file."),
     "probe": ("kernels.ProbeApp", "Report an image's Python, ipykernel and frameworks."),
+    "pull": ("images.PullApp", "Unpack a `docker save` tarball into the image store."),
     "export": ("batch.ExportApp", "Print the sbatch script that runs a notebook."),
     "submit": ("batch.SubmitApp", "Submit a notebook as a Slurm job."),
     "jobs": ("batch.JobsApp", "List the batch jobs submitted from here."),

@@ -129,10 +129,19 @@ class InstallApp(SpecOptions):
     }
 
     def run(self) -> None:
+        from ..images.sources import is_archive
         from ..registry.kernelspecs import install_kernel
+        from .images import pull_source
 
         scope, prefix = self.where()
         site = self.site()
+        if is_archive(self.extra_args[0]):  # pull first; the kernel runs the stored image
+            if self.runtime not in (None, "charliecloud"):
+                self.usage_error(
+                    f"--runtime {self.runtime}: pulled images run with charliecloud only"
+                )
+            self.runtime = "charliecloud"
+            self.extra_args[0] = pull_source(self.extra_args[0], site, name=self.kernel_name)
         kernel = asyncio.run(
             install_kernel(
                 self.build_spec(site),

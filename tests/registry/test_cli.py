@@ -240,6 +240,12 @@ def test_sync(tmp_path: Path, test_image: str) -> None:
         ),
         (("install", "/x.sif", "--env", "NOVALUE", "--no-probe"), 1, "'NOVALUE' is not NAME=VALUE"),
         (("remove", "nosuch"), 1, "'nosuch'"),
+        (("pull",), 2, "expected one SOURCE"),
+        (
+            ("pull", "/nonexistent.tar"),
+            1,
+            "'/nonexistent.tar': no such file; give docker-archive:PATH",
+        ),
     ],
 )
 def test_exit_codes_and_messages(args: tuple[str, ...], code: int, message: str) -> None:
@@ -249,8 +255,11 @@ def test_exit_codes_and_messages(args: tuple[str, ...], code: int, message: str)
 
 @pytest.mark.parametrize(
     "verb",
-    ["install", "list", "show", "remove", "sync", "probe", "export", "submit", "jobs", "cancel"],
-)
+    [
+        "install", "list", "show", "remove", "sync", "probe", "pull", "export", "submit", "jobs",
+        "cancel",
+    ],
+)  # fmt: skip
 def test_every_verb_has_help(verb: str) -> None:
     done = jck(verb, "--help")
     assert "--help-all" in done.stdout or "Options" in done.stdout

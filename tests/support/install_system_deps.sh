@@ -19,6 +19,7 @@
 #   squashfs-tools                mksquashfs: the fault tests' corrupt SquashFS image
 #   procps                        pgrep/ps used when stopping daemons
 #   chromium                      the browser the UI tests drive via Playwright
+#   buildah                       writes a docker-archive tarball (tests/images, no registry)
 #   nodejs (only if no `node`)     builds the JupyterLab extension (jlpm) at pip install
 #
 # Not needed: environment-modules (conflicts with lmod: installing it removes
@@ -34,6 +35,7 @@ PACKAGES=(
   python3 squashfs-tools
   procps
   chromium
+  buildah
 )
 
 # The machine image ships Node.js; Debian's (18) is enough for jlpm where it does not.

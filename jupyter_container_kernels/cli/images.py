@@ -1,0 +1,103 @@
+"""``jupyter container-kernels pull``: a ``docker save`` tarball into the image store.
+
+Thin: parse SOURCE (:mod:`..images.sources`), pull through :class:`..images.store.ImageStore`,
+print progress on stderr (one line per phase; JSON lines with ``--json``) and the stored
+image's path on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+from traitlets import Bool
+
+from ..images.store import ProgressEvent
+from ..site import SiteConfig
+from .base import JSON_FLAG, Text, Verb
+
+
+def progress_printer(*, json_lines: bool = False) -> Callable[[ProgressEvent], None]:
+    """A pull's progress on stderr: one line per finished phase, or every event as a JSON line."""
+    started: dict[str, float] = {}
+
+    def progress(event: ProgressEvent) -> None:
+        started.setdefault(event.phase, time.monotonic())
+        if json_lines:
+            print(json.dumps({"event": "progress", **asdict(event)}), file=sys.stderr, flush=True)
+        elif event.finished:
+            took = time.monotonic() - started[event.phase]
+            print(f"{event.phase}: {event.done} of {event.total} bytes in {took:.1f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    return progress
+
+
+def pull_source(
+    text: str, site: SiteConfig, *, name: str | None = None, json_lines: bool = False
+) -> str:
+    """``install``'s first step for an archive SOURCE: pull it for Charliecloud, return the path."""
+    from ..images.sources import parse_source
+    from ..images.store import ImageStore
+
+    store = ImageStore(site.image_store or None)
+    progress = progress_printer(json_lines=json_lines)
+    return store.pull(parse_source(text), name=name, progress=progress).path
+
+
+class PullApp(Verb):
+    """Unpack an image archive into the image store."""
+
+    name = "jupyter-container-kernels-pull"
+    description = (
+        "Unpack SOURCE (docker-archive:PATH or the path of a `docker save` tarball) into the "
+        "image store (SiteConfig.image_store) as a directory image Charliecloud runs, and print "
+        "its path. An image of the same digest already stored is reused."
+    )
+    examples = (
+        "jupyter container-kernels pull docker-archive:pytorch.tar --name pytorch\n"
+        "jupyter container-kernels pull images.tar --image myorg/tool:1.2 --json"
+    )
+    positional = (1, 1)
+    usage_args = "one SOURCE"
+    runtime = Text(
+        "charliecloud", config=True, help="Runtime the image is stored for: charliecloud."
+    )
+    image_name = Text(config=True, help="Name in the store (default: from the image's tag).").tag(
+        flag="name"
+    )
+    image = Text(config=True, help="The image to take from a tarball holding several (a RepoTag).")
+    refresh = Bool(
+        False, config=True, help="Unpack again even when an image of this digest is stored."
+    )
+    aliases: ClassVar[dict[str, Any]] = {
+        "runtime": "PullApp.runtime", "name": "PullApp.image_name", "image": "PullApp.image",
+    }  # fmt: skip
+    flags: ClassVar[dict[str, Any]] = {
+        **JSON_FLAG,
+        "refresh": ({"PullApp": {"refresh": True}}, "Unpack again even if stored."),
+    }
+
+    def run(self) -> None:
+        from ..images.sources import parse_source
+        from ..images.store import ImageStore
+
+        source = parse_source(self.extra_args[0])
+        store = ImageStore(self.site().image_store or None)
+        stored = store.pull(
+            source,
+            runtime=self.runtime,
+            name=self.image_name,
+            image_ref=self.image,
+            refresh=self.refresh,
+            progress=progress_printer(json_lines=self.json),
+        )
+        if self.json:
+            return self.emit({"path": stored.path, "reused": stored.reused, **stored.metadata})
+        if stored.reused:
+            print(f"reused: {stored.metadata['digest']} is already stored", file=sys.stderr)
+        print(stored.path)

@@ -1,0 +1,245 @@
+"""The image store: images pulled from archives, one directory each, with a metadata sidecar.
+
+Layout of the store (``SiteConfig.image_store``, default
+``{jupyter_data_dir}/container-kernels/images``)::
+
+    NAME/           the directory image (what Charliecloud's ``ch-run NAME`` runs)
+    NAME.json       its metadata: source, digest (the image config's sha256, i.e. the image
+                    ID), the tarball's sha256, tool and version, date, what was skipped
+    .locks/NAME     a lock (fcntl) held while NAME is pulled: a second pull of NAME waits,
+                    then finds the first one's image
+    .tmp-NAME-*     a pull in progress; renamed into place when complete, removed on failure
+
+A stored image whose digest matches is reused (no unpacking) unless ``refresh`` is asked for.
+Whatever goes wrong (a truncated tarball, a full disk, Ctrl-C), nothing new is left behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import ImageError, SpecError
+from . import archive
+from .sources import Source
+
+#: Runtimes whose images the store can write.
+PULL_RUNTIMES = ("charliecloud",)
+#: Unpacked images need about this much more than the layers' bytes (directories, blocks).
+SPACE_FACTOR = 1.2
+#: Bind destinations made in every Charliecloud image: ch-run binds only onto directories that
+#: exist in the image (tests/support/build_image.sh makes the same).
+BIND_DIRS = tuple(f"mnt/{i}" for i in range(10))
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """``phase`` is ``read`` (hashing the tarball) or ``unpack`` (applying layers); ``done`` and
+    ``total`` are bytes; ``finished`` is true on a phase's last event."""
+
+    phase: str
+    done: int
+    total: int
+    finished: bool = False
+
+
+Progress = Callable[[ProgressEvent], None]
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """A pulled image: ``path`` is what a kernel's ``image`` names; ``reused`` when no unpack
+    was needed."""
+
+    path: str
+    metadata: dict[str, Any]
+    reused: bool
+
+
+def default_store() -> str:
+    import jupyter_core.paths
+
+    return os.path.join(jupyter_core.paths.jupyter_data_dir(), "container-kernels", "images")
+
+
+class ImageStore:
+    """Pull archives into ``root`` (created on first use)."""
+
+    def __init__(self, root: str | None = None) -> None:
+        self.root = os.path.abspath(os.path.expanduser(root or default_store()))
+
+    def pull(
+        self,
+        source: Source,
+        *,
+        runtime: str = "charliecloud",
+        name: str | None = None,
+        image_ref: str | None = None,
+        refresh: bool = False,
+        progress: Progress | None = None,
+    ) -> StoredImage:
+        """Store the image ``source`` holds (``image_ref`` picks one of several) as ``name``
+        (default: from its tag), or reuse the stored one of the same digest."""
+        if runtime not in PULL_RUNTIMES:
+            raise SpecError(
+                "runtime", f"{runtime!r}: pulled images run with {', '.join(PULL_RUNTIMES)} only"
+            )
+        report = progress or (lambda event: None)
+        with archive.open_tarball(source.path) as tar:
+            image = archive.select(archive.read_images(tar, source.path), image_ref, source.path)
+            name = check_name(name) if name else default_name(image, source)
+            os.makedirs(os.path.join(self.root, ".locks"), exist_ok=True)
+            with open(os.path.join(self.root, ".locks", name), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                stored = self.find(name)
+                if stored and stored.get("digest") == image.digest and not refresh:
+                    return StoredImage(self.image_path(name), stored, reused=True)
+                return self._unpack(tar, image, source, name, runtime, report)
+
+    def image_path(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        """The metadata of the stored image ``name``, or None (missing, or half there)."""
+        try:
+            with open(self.image_path(name) + ".json") as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and os.path.isdir(self.image_path(name)) else None
+
+    def _unpack(
+        self,
+        tar: tarfile.TarFile,
+        image: archive.ArchiveImage,
+        source: Source,
+        name: str,
+        runtime: str,
+        report: Progress,
+    ) -> StoredImage:
+        for stale in Path(self.root).glob(
+            f".tmp-{name}-*"
+        ):  # left by a killed pull; we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        need = int(image.layer_bytes * SPACE_FACTOR)
+        free = shutil.disk_usage(self.root).free
+        if need > free:
+            raise ImageError(
+                f"not enough space in {self.root}: unpacking needs about {_mb(need)}, "
+                f"{_mb(free)} free; free some space or set SiteConfig.image_store elsewhere"
+            )
+        work = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root)
+        try:
+            tarball_sha = _sha256(source.path, report)
+            rootfs = os.path.join(work, "rootfs")
+            os.mkdir(rootfs, 0o755)
+            counts = archive.flatten(
+                tar,
+                image,
+                rootfs,
+                lambda done, total: report(ProgressEvent("unpack", done, total, done >= total)),
+                source.path,
+            )
+            if not image.layers:
+                report(ProgressEvent("unpack", 0, 0, True))
+            _finish_charliecloud(rootfs)
+            metadata = {
+                "name": name,
+                "source": source.text,
+                "source_path": source.path,
+                "repo_tags": list(image.repo_tags),
+                "digest": image.digest,
+                "tarball_sha256": tarball_sha,
+                "runtime": runtime,
+                "layers": len(image.layers),
+                "skipped_devices": counts["devices"],
+                "tool": "jupyter_container_kernels",
+                "tool_version": __version__,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            target = self.image_path(name)
+            sidecar = target + ".json"
+            if os.path.lexists(sidecar):
+                os.unlink(sidecar)  # the old image is no longer described once it moves
+            if os.path.lexists(target):
+                os.rename(target, os.path.join(work, "old"))
+            os.rename(rootfs, target)
+            _write_json(sidecar, metadata, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return StoredImage(target, metadata, reused=False)
+
+
+def _finish_charliecloud(rootfs: str) -> None:
+    """Directories and files ch-run needs in an image: bind destinations and mount points."""
+    for folder in (*BIND_DIRS, "dev", "proc", "sys", "home", "tmp", "etc"):
+        path = os.path.join(rootfs, folder)
+        if not os.path.lexists(path):
+            os.makedirs(path, mode=0o755)
+    tmp = os.path.join(rootfs, "tmp")
+    if os.path.isdir(tmp) and not os.path.islink(tmp):
+        os.chmod(tmp, 0o1777)
+    for file in ("etc/hosts", "etc/resolv.conf"):  # ch-run binds the host's onto these
+        path = os.path.join(rootfs, file)
+        if not os.path.lexists(path):
+            open(path, "x").close()
+
+
+def default_name(image: archive.ArchiveImage, source: Source) -> str:
+    """``repo:tag`` -> ``repo-tag`` (last path part), else the tarball's name, else the ID."""
+    if image.repo_tags:
+        text = image.repo_tags[0].rsplit("/", 1)[-1].replace(":", "-")
+    else:
+        text = os.path.basename(source.path).split(".")[0]
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-")
+    return text or "image-" + image.digest.removeprefix("sha256:")[:12]
+
+
+def check_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or len(name) > 128:
+        raise SpecError(
+            "name",
+            f"{name!r}: use letters, digits, '.', '_' and '-', starting with a letter or digit",
+        )
+    return name
+
+
+def _sha256(path: str, report: Progress) -> str:
+    total = os.path.getsize(path)
+    digest = hashlib.sha256()
+    done = 0
+    last = 0.0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            done += len(chunk)
+            now = time.monotonic()
+            if now - last > 0.5:
+                report(ProgressEvent("read", done, total))
+                last = now
+    report(ProgressEvent("read", done, total, True))
+    return "sha256:" + digest.hexdigest()
+
+
+def _write_json(path: str, data: dict[str, Any], work: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=work, suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
