@@ -22,7 +22,10 @@ _VERBS: dict[str, tuple[str, str]] = {
     "remove": ("kernels.RemoveApp", "Remove a container kernel."),
     "sync": ("kernels.SyncApp", "Make the installed kernels match a catalog file."),
     "probe": ("kernels.ProbeApp", "Report an image's Python, ipykernel and frameworks."),
-    "pull": ("images.PullApp", "Unpack a `docker save` tarball into the image store."),
+    "pull": (
+        "images.PullApp",
+        "Unpack a `docker save` tarball or an OCI layout into the image store.",
+    ),
     "export": ("batch.ExportApp", "Print the sbatch script that runs a notebook."),
     "submit": ("batch.SubmitApp", "Submit a notebook as a Slurm job."),
     "jobs": ("batch.JobsApp", "List the batch jobs submitted from here."),

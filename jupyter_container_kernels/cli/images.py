@@ -1,4 +1,5 @@
-"""``jupyter container-kernels pull``: a ``docker save`` tarball into the image store.
+"""``jupyter container-kernels pull``: a ``docker save`` tarball or an OCI layout into the image
+store.
 
 Thin: parse SOURCE (:mod:`..images.sources`), pull through :class:`..images.store.ImageStore`,
 print progress on stderr (one line per phase; JSON lines with ``--json``) and the stored
@@ -54,13 +55,15 @@ class PullApp(Verb):
 
     name = "jupyter-container-kernels-pull"
     description = (
-        "Unpack SOURCE (docker-archive:PATH or the path of a `docker save` tarball) into the "
+        "Unpack SOURCE (docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], or the path "
+        "of a `docker save` tarball or an OCI layout directory) into the "
         "image store (SiteConfig.image_store) as a directory image Charliecloud runs, and print "
         "its path. An image of the same digest already stored is reused."
     )
     examples = (
         "jupyter container-kernels pull docker-archive:pytorch.tar --name pytorch\n"
-        "jupyter container-kernels pull images.tar --image myorg/tool:1.2 --json"
+        "jupyter container-kernels pull images.tar --image myorg/tool:1.2 --json\n"
+        "jupyter container-kernels pull oci:./tool-layout:1.2 --name tool"
     )
     positional = (1, 1)
     usage_args = "one SOURCE"
@@ -70,7 +73,11 @@ class PullApp(Verb):
     image_name = Text(config=True, help="Name in the store (default: from the image's tag).").tag(
         flag="name"
     )
-    image = Text(config=True, help="The image to take from a tarball holding several (a RepoTag).")
+    image = Text(
+        config=True,
+        help="The image to take from an archive holding several (a RepoTag, "
+        "or an OCI reference name).",
+    )
     refresh = Bool(
         False, config=True, help="Unpack again even when an image of this digest is stored."
     )

@@ -1,4 +1,5 @@
-"""Read a ``docker save`` tarball and flatten its layers into one directory.
+"""Read a ``docker save`` tarball, and flatten an image's layers into one directory (the one
+flattener, fed by this module's reader and by :mod:`.oci`'s).
 
 The layout: ``manifest.json`` lists images, each with ``Config`` (the image config, whose
 sha256 is the image ID), ``RepoTags`` and ``Layers`` (tar members, lowest first; each an
@@ -15,6 +16,7 @@ times are kept; owners too when running as root.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -31,18 +33,21 @@ from ..errors import ImageError
 NO_MANIFEST = "no manifest.json inside: not a `docker save` tarball, or a truncated one"
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 #: ``progress(done_bytes, total_bytes)`` while unpacking.
 ByteProgress = Callable[[int, int], None]
 
 
 class ArchiveError(ImageError):
-    """The tarball is not a readable ``docker save`` archive, or holds a hostile member."""
+    """The archive is not a readable image (``docker save`` or OCI), or holds a hostile member."""
 
 
 @dataclass(frozen=True)
 class ArchiveImage:
-    """One image of a ``docker save`` tarball."""
+    """One image of an archive: a ``docker save`` tarball or an OCI layout (:mod:`.oci`, where
+    ``config`` and ``layers`` are blob digests and ``repo_tags`` the reference name)."""
 
     config: str  # member name of the config JSON
     repo_tags: tuple[str, ...]
@@ -50,6 +55,24 @@ class ArchiveImage:
     digest: str = ""  # sha256:… of the config (the image ID)
     layer_bytes: int = 0  # sum of the layer members' sizes
     config_data: dict[str, Any] = field(default_factory=dict, compare=False)
+    manifest_digest: str = ""  # sha256:… of the OCI manifest (OCI layouts only)
+
+
+class DockerArchive:
+    """A ``docker save`` tarball opened for a pull: :meth:`images`, then :meth:`layers` of one."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.tar = open_tarball(path)
+
+    def images(self) -> list[ArchiveImage]:
+        return read_images(self.tar, self.path)
+
+    def layers(self, image: ArchiveImage) -> list[Blob]:
+        return layer_blobs(self.tar, image, self.path)
+
+    def close(self) -> None:
+        self.tar.close()
 
 
 def open_tarball(path: str) -> tarfile.TarFile:
@@ -120,58 +143,126 @@ def _tags(images: list[ArchiveImage]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Blob:
+    """One layer to apply, whatever holds it: ``name`` as messages name it, ``size`` in bytes,
+    ``open()`` a seekable binary stream of the layer (a plain or gzipped tar), ``digest`` the
+    ``sha256:…`` it must hash to (checked before anything is unpacked from it; empty: none)."""
+
+    name: str
+    size: int
+    open: Callable[[], IO[bytes]]
+    digest: str = ""
+
+
+def layer_blobs(tar: tarfile.TarFile, image: ArchiveImage, path: str) -> list[Blob]:
+    """The layers of a ``docker save`` image, lowest first."""
+    blobs = []
+    for layer in image.layers:
+        member = _member(tar, layer, path)
+
+        def open_member(member: tarfile.TarInfo = member, layer: str = layer) -> IO[bytes]:
+            stream = tar.extractfile(member)
+            if stream is None:
+                raise ArchiveError(f"{path}: layer {layer} is not a file")
+            return stream
+
+        blobs.append(Blob(layer, member.size, open_member))
+    return blobs
+
+
 def flatten(
-    tar: tarfile.TarFile,
-    image: ArchiveImage,
+    blobs: list[Blob],
     dest: str,
     progress: ByteProgress | None = None,
     path: str = "",
 ) -> dict[str, int]:
-    """Apply ``image``'s layers, lowest first, into the directory ``dest`` (which exists).
+    """Apply the layers ``blobs``, lowest first, into the directory ``dest`` (which exists).
     Returns counts: ``files`` written, ``whiteouts`` applied, ``devices`` skipped."""
     counts = {"files": 0, "whiteouts": 0, "devices": 0}
     dirs: dict[str, tarfile.TarInfo] = {}
     done = 0
-    for layer in image.layers:
-        member = _member(tar, layer, path)
-        stream = tar.extractfile(member)
-        if stream is None:
-            raise ArchiveError(f"{path}: layer {layer} is not a file")
+    total = sum(blob.size for blob in blobs)
+    for blob in blobs:
+        layer = blob.name
         try:
-            with tarfile.open(fileobj=stream, mode="r:*") as inner:
-                members = inner.getmembers()
-                # Whiteouts hide what lower layers hold, never this layer's own entries.
-                for m in members:
-                    name = safe_name(m.name, layer, path)
-                    base = os.path.basename(name)
-                    if base == OPAQUE:
-                        _empty(dest, os.path.dirname(name), layer, path)
-                        counts["whiteouts"] += 1
-                    elif base.startswith(WHITEOUT):
-                        hidden = os.path.join(os.path.dirname(name), base[len(WHITEOUT) :])
-                        _remove(_target(dest, hidden, layer, path))
-                        counts["whiteouts"] += 1
-                for m in members:
-                    name = safe_name(m.name, layer, path)
-                    if not name or os.path.basename(name).startswith(WHITEOUT):
-                        continue
-                    if m.ischr() or m.isblk():
-                        counts["devices"] += 1
-                        continue
-                    _write(inner, m, name, dest, layer, path, dirs)
-                    counts["files"] += 1
-        except (tarfile.TarError, EOFError, zlib.error) as exc:
+            with blob.open() as stream:
+                if blob.digest:
+                    _verify(stream, blob, path)
+                with tarfile.open(fileobj=stream, mode=_tar_mode(stream, layer, path)) as inner:
+                    _apply(inner, dest, layer, path, counts, dirs)
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise ArchiveError(f"{path}: layer {layer} cannot be read ({exc}); the tarball "
                                "is truncated or corrupt") from None  # fmt: skip
-        done += member.size
+        done += blob.size
         if progress:
-            progress(done, image.layer_bytes)
+            progress(done, total)
     # Directory modes last (deepest first), so a read-only directory did not block its content.
     for name in sorted(dirs, key=len, reverse=True):
         target = os.path.join(dest, name)
         if os.path.isdir(target) and not os.path.islink(target):  # else a whiteout removed it
             _attrs(target, dirs[name])
     return counts
+
+
+def _apply(
+    inner: tarfile.TarFile,
+    dest: str,
+    layer: str,
+    path: str,
+    counts: dict[str, int],
+    dirs: dict[str, tarfile.TarInfo],
+) -> None:
+    members = inner.getmembers()
+    # Whiteouts hide what lower layers hold, never this layer's own entries.
+    for m in members:
+        name = safe_name(m.name, layer, path)
+        base = os.path.basename(name)
+        if base == OPAQUE:
+            _empty(dest, os.path.dirname(name), layer, path)
+            counts["whiteouts"] += 1
+        elif base.startswith(WHITEOUT):
+            hidden = os.path.join(os.path.dirname(name), base[len(WHITEOUT) :])
+            _remove(_target(dest, hidden, layer, path))
+            counts["whiteouts"] += 1
+    for m in members:
+        name = safe_name(m.name, layer, path)
+        if not name or os.path.basename(name).startswith(WHITEOUT):
+            continue
+        if m.ischr() or m.isblk():
+            counts["devices"] += 1
+            continue
+        _write(inner, m, name, dest, layer, path, dirs)
+        counts["files"] += 1
+
+
+def _verify(stream: IO[bytes], blob: Blob, path: str) -> None:
+    """Hash the whole of ``stream`` and rewind it; a mismatch refuses the pull."""
+    digest = hashlib.sha256()
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+    got = "sha256:" + digest.hexdigest()
+    if got != blob.digest:
+        raise ArchiveError(
+            f"{path}: layer {blob.name} does not match its digest (the manifest says "
+            f"{blob.digest}, its content hashes to {got}); the blob is corrupt or altered, "
+            "refusing the pull"
+        )
+    stream.seek(0)
+
+
+def _tar_mode(stream: IO[bytes], layer: str, path: str) -> str:
+    """``r:gz`` or ``r:`` by the layer's first bytes; zstd is refused by name."""
+    magic = stream.read(4)
+    stream.seek(0)
+    if magic.startswith(GZIP_MAGIC):
+        return "r:gz"
+    if magic == ZSTD_MAGIC:
+        raise ArchiveError(
+            f"{path}: layer {layer} is zstd-compressed, which this version cannot unpack; "
+            "convert the image with gzip or uncompressed layers"
+        )
+    return "r:"
 
 
 def safe_name(name: str, layer: str, path: str) -> str:

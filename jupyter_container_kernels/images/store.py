@@ -1,11 +1,13 @@
-"""The image store: images pulled from archives, one directory each, with a metadata sidecar.
+"""The image store: images pulled from archives (``docker save`` tarballs, OCI layouts), one
+directory each, with a metadata sidecar.
 
 Layout of the store (``SiteConfig.image_store``, default
 ``{jupyter_data_dir}/container-kernels/images``)::
 
     NAME/           the directory image (what Charliecloud's ``ch-run NAME`` runs)
     NAME.json       its metadata: source, digest (the image config's sha256, i.e. the image
-                    ID), the tarball's sha256, tool and version, date, what was skipped
+                    ID), an OCI manifest's digest, a tarball's sha256, tool and version, date,
+                    what was skipped
     .locks/NAME     a lock (fcntl) held while NAME is pulled: a second pull of NAME waits,
                     then finds the first one's image
     .tmp-NAME-*     a pull in progress; renamed into place when complete, removed on failure
@@ -22,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,7 +34,11 @@ from typing import Any
 from .. import __version__
 from ..errors import ImageError, SpecError
 from . import archive
+from .oci import OciLayout
 from .sources import Source
+
+#: What :meth:`ImageStore.pull` reads an image from.
+Reader = archive.DockerArchive | OciLayout
 
 #: Runtimes whose images the store can write.
 PULL_RUNTIMES = ("charliecloud",)
@@ -97,8 +102,13 @@ class ImageStore:
                 "runtime", f"{runtime!r}: pulled images run with {', '.join(PULL_RUNTIMES)} only"
             )
         report = progress or (lambda event: None)
-        with archive.open_tarball(source.path) as tar:
-            image = archive.select(archive.read_images(tar, source.path), image_ref, source.path)
+        if image_ref and source.ref and image_ref != source.ref:
+            raise SpecError(
+                "image", f"{image_ref!r} differs from {source.ref!r}, which {source.text!r} names"
+            )
+        reader = open_reader(source)
+        try:
+            image = archive.select(reader.images(), image_ref or source.ref, source.path)
             name = check_name(name) if name else default_name(image, source)
             os.makedirs(os.path.join(self.root, ".locks"), exist_ok=True)
             with open(os.path.join(self.root, ".locks", name), "a") as lock:
@@ -106,7 +116,9 @@ class ImageStore:
                 stored = self.find(name)
                 if stored and stored.get("digest") == image.digest and not refresh:
                     return StoredImage(self.image_path(name), stored, reused=True)
-                return self._unpack(tar, image, source, name, runtime, report)
+                return self._unpack(reader, image, source, name, runtime, report)
+        finally:
+            reader.close()
 
     def image_path(self, name: str) -> str:
         return os.path.join(self.root, name)
@@ -122,7 +134,7 @@ class ImageStore:
 
     def _unpack(
         self,
-        tar: tarfile.TarFile,
+        reader: Reader,
         image: archive.ArchiveImage,
         source: Source,
         name: str,
@@ -142,12 +154,12 @@ class ImageStore:
             )
         work = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root)
         try:
-            tarball_sha = _sha256(source.path, report)
+            # An OCI layout directory has no one file to hash; its manifest digest says it all.
+            tarball_sha = _sha256(source.path, report) if source.kind != "oci" else None
             rootfs = os.path.join(work, "rootfs")
             os.mkdir(rootfs, 0o755)
             counts = archive.flatten(
-                tar,
-                image,
+                reader.layers(image),
                 rootfs,
                 lambda done, total: report(ProgressEvent("unpack", done, total, done >= total)),
                 source.path,
@@ -161,7 +173,8 @@ class ImageStore:
                 "source_path": source.path,
                 "repo_tags": list(image.repo_tags),
                 "digest": image.digest,
-                "tarball_sha256": tarball_sha,
+                **({"manifest_digest": image.manifest_digest} if image.manifest_digest else {}),
+                **({"tarball_sha256": tarball_sha} if tarball_sha else {}),
                 "runtime": runtime,
                 "layers": len(image.layers),
                 "skipped_devices": counts["devices"],
@@ -197,12 +210,23 @@ def _finish_charliecloud(rootfs: str) -> None:
             open(path, "x").close()
 
 
+def open_reader(source: Source) -> Reader:
+    """The archive ``source`` names, opened: a ``docker save`` tarball or an OCI layout."""
+    if source.kind == "docker-archive":
+        return archive.DockerArchive(source.path)
+    return OciLayout(source.path, tarball=source.kind == "oci-archive")
+
+
 def default_name(image: archive.ArchiveImage, source: Source) -> str:
-    """``repo:tag`` -> ``repo-tag`` (last path part), else the tarball's name, else the ID."""
+    """``repo:tag`` -> ``repo-tag`` (last path part), else the archive's name, else the ID; an
+    OCI reference name that is a bare tag (``1.0``) follows the archive's name (``torch-1.0``)."""
+    base = os.path.basename(source.path.rstrip("/")).split(".")[0]
     if image.repo_tags:
         text = image.repo_tags[0].rsplit("/", 1)[-1].replace(":", "-")
+        if source.kind != "docker-archive" and ":" not in image.repo_tags[0] and base:
+            text = f"{base}-{text}"
     else:
-        text = os.path.basename(source.path).split(".")[0]
+        text = base
     text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-")
     return text or "image-" + image.digest.removeprefix("sha256:")[:12]
 

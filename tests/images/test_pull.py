@@ -245,9 +245,9 @@ def test_not_enough_space_is_one_line_naming_the_store(
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("docker://ubuntu:24.04", "source: 'docker://ubuntu:24.04': docker sources are not yet supported; give docker-archive:PATH or the path of a `docker save` tarball"),
+        ("docker://ubuntu:24.04", "source: 'docker://ubuntu:24.04': docker sources are not yet supported; give docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], or the path of a `docker save` tarball or of an OCI layout directory"),
         ("oras://ghcr.io/x/y:1", "source: 'oras://ghcr.io/x/y:1': oras sources are not yet supported; give docker-archive:PATH"),
-        ("oci-archive:x.tar", "source: 'oci-archive:x.tar': oci-archive sources are not yet supported"),
+        ("oci:", "source: 'oci:' names no path; give oci:PATH[:REF]"),
         ("docker-archive:", "source: 'docker-archive:' names no file; give docker-archive:PATH"),
     ],
 )  # fmt: skip
