@@ -1,6 +1,6 @@
 """End to end: a ``docker save`` tarball of the test image (two layers: the image, then a layer
-that adds a marker file and deletes one with a whiteout) pulled into the store runs a real
-Charliecloud kernel through jupyter_client."""
+that adds a marker file and deletes one with a whiteout), and an OCI layout of the same layers,
+pulled into the store run a real Charliecloud kernel through jupyter_client."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from jupyter_container_kernels.images.store import ImageStore, ProgressEvent
 from tests.kernels.test_provisioner import config_for, kernel, run_json
 
 from .dockersave import Entry, save
+from .ocilayout import write
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
 __all__ = ["kernel"]  # the fixture, shared with the provisioner's tests
@@ -59,6 +60,26 @@ async def test_a_pulled_tarball_runs_a_charliecloud_kernel(
     again = store.pull(parse_source(str(image_tarball)), progress=events.append)
     assert again.reused and again.path == pulled.path
     assert time.monotonic() - start < 1.0  # reads manifest.json and the config, unpacks nothing
+
+
+async def test_a_pulled_oci_layout_runs_a_charliecloud_kernel(
+    test_image: str, tmp_path: Path, kernel: Any
+) -> None:
+    """The same two layers as an OCI layout: gzipped, behind a nested index, picked by ref."""
+    layout = tmp_path / "layout"
+    upper = [Entry("etc/jck-pulled", b"from the layout\n"), Entry("etc/.wh.jck-test-image")]
+    write(layout, [("1", [Path(test_image), upper])], gzip_layers=True, nested=True)
+    store = ImageStore(str(tmp_path / "store"))
+    pulled = store.pull(parse_source(f"oci:{layout}:1"))
+    assert Path(pulled.path).name == "layout-1" and not pulled.reused
+
+    async with kernel(config_for("charliecloud", pulled.path)) as (_km, kc):
+        seen = await run_json(
+            kc,
+            "{'pulled': open('/etc/jck-pulled').read(), "
+            "'whited_out': os.path.exists('/etc/jck-test-image')}",
+        )
+    assert seen == {"pulled": "from the layout\n", "whited_out": False}
 
 
 def test_install_pulls_an_archive_first(
