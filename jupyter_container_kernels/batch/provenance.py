@@ -15,7 +15,8 @@ HASH_LIMIT = 64 * 1024 * 1024
 
 
 def image_identity(image: str) -> dict[str, Any]:
-    """Cheap identity of an image: size and mtime; sha256 too for files up to HASH_LIMIT."""
+    """Cheap identity of an image: size and mtime; sha256 too for files up to HASH_LIMIT; the
+    digest the image store recorded (``image_digest``) for a pulled directory image."""
     if not image.startswith("/"):
         return {"reference": image}
     try:
@@ -34,6 +35,11 @@ def image_identity(image: str) -> dict[str, Any]:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
         out["sha256"] = digest.hexdigest()
+    if out["kind"] == "directory":
+        from ..images.store import stored_digest
+
+        if stored := stored_digest(image):
+            out["image_digest"] = stored
     return out
 
 

@@ -212,6 +212,8 @@ class ShowApp(Verb):
             f"  directory: {kernel.resource_dir} ({kernel.scope}{', catalog ' + str(kernel.catalog) if kernel.managed else ''})"
         )
         print(f"  image present: {'yes' if kernel.image_present else 'NO'}")
+        if kernel.image_digest:
+            print(f"  image digest: {kernel.image_digest}")
         for key, value in kernel.spec.to_dict().items():
             print(f"  {key}: {json.dumps(value) if not isinstance(value, str) else value}")
         print(

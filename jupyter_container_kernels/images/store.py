@@ -34,7 +34,7 @@ from typing import Any
 from .. import __version__
 from ..errors import ImageError, SpecError
 from . import archive
-from .oci import OciLayout
+from .oci import DIGEST, OciLayout
 from .sources import Source
 
 #: What :meth:`ImageStore.pull` reads an image from.
@@ -47,6 +47,8 @@ SPACE_FACTOR = 1.2
 #: Bind destinations made in every Charliecloud image: ch-run binds only onto directories that
 #: exist in the image (tests/support/build_image.sh makes the same).
 BIND_DIRS = tuple(f"mnt/{i}" for i in range(10))
+#: A sidecar is a few hundred bytes; more than this is not one of ours.
+SIDECAR_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,21 @@ class ImageStore:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return StoredImage(target, metadata, reused=False)
+
+
+def stored_digest(image: str) -> str | None:
+    """The digest (``sha256:…``, the image ID) the store recorded for the directory image
+    ``image``: its sidecar ``IMAGE.json``, if there is one written by this tool. One small file
+    read, no hashing, so listing kernels stays fast; None for any other image."""
+    try:
+        with open(image.rstrip("/") + ".json", "rb") as f:
+            data = json.loads(f.read(SIDECAR_LIMIT))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("tool") != "jupyter_container_kernels":
+        return None
+    digest = data.get("digest")
+    return digest if isinstance(digest, str) and DIGEST.fullmatch(digest) else None
 
 
 def _finish_charliecloud(rootfs: str) -> None:

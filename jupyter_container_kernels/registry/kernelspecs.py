@@ -39,6 +39,7 @@ from ..errors import (
     PolicyError,
     SpecError,
 )
+from ..images.store import stored_digest
 from ..site import SiteConfig, load_site_config
 from ..spec import ContainerSpec
 from .files import (
@@ -73,8 +74,10 @@ class ContainerKernel:
     image_present: bool
     probe: ProbeResult | None
     catalog: str | None = None
+    image_digest: str | None = None  # what the image store recorded for a pulled image
 
     def to_dict(self) -> dict[str, Any]:
+        digest = {"image_digest": self.image_digest} if self.image_digest else {}
         return {
             "name": self.name,
             "display_name": self.display_name,
@@ -85,6 +88,7 @@ class ContainerKernel:
             "spec": self.spec.to_dict(),
             "image_present": self.image_present,
             "probe": self.probe.to_dict() if self.probe else None,
+            **digest,
         }
 
 
@@ -178,6 +182,7 @@ def _read(name: str, resource_dir: str, site: SiteConfig) -> ContainerKernel | B
     managed = isinstance(ours, dict) and ours.get("managed_by") == "catalog"
     scope = scope_of(resource_dir)
     editable = not managed and scope != "system" and os.access(resource_dir, os.W_OK)
+    present = os.path.exists(spec.image) if spec.is_path_image else True
     return ContainerKernel(
         name=name,
         display_name=str(data.get("display_name") or name),
@@ -186,9 +191,10 @@ def _read(name: str, resource_dir: str, site: SiteConfig) -> ContainerKernel | B
         resource_dir=resource_dir,
         managed=managed,
         editable=editable,
-        image_present=os.path.exists(spec.image) if spec.is_path_image else True,
+        image_present=present,
         probe=cached_probe(spec),
         catalog=ours.get("catalog") if managed else None,
+        image_digest=stored_digest(spec.image) if spec.is_path_image and present else None,
     )
 
 
