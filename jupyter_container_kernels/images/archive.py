@@ -21,12 +21,13 @@ import os
 import shutil
 import stat
 import tarfile
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ..errors import ImageError
+from ..errors import CancelledError, ImageError
 
 NO_MANIFEST = "no manifest.json inside: not a `docker save` tarball, or a truncated one"
 WHITEOUT = ".wh."
@@ -50,6 +51,12 @@ class ArchiveImage:
     digest: str = ""  # sha256:… of the config (the image ID)
     layer_bytes: int = 0  # sum of the layer members' sizes
     config_data: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise :class:`CancelledError` when ``cancel`` is set (checked between members/chunks)."""
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("the pull was cancelled; nothing was stored")
 
 
 def open_tarball(path: str) -> tarfile.TarFile:
@@ -126,9 +133,11 @@ def flatten(
     dest: str,
     progress: ByteProgress | None = None,
     path: str = "",
+    cancel: threading.Event | None = None,
 ) -> dict[str, int]:
     """Apply ``image``'s layers, lowest first, into the directory ``dest`` (which exists).
-    Returns counts: ``files`` written, ``whiteouts`` applied, ``devices`` skipped."""
+    Returns counts: ``files`` written, ``whiteouts`` applied, ``devices`` skipped. Once
+    ``cancel`` is set, :class:`CancelledError` is raised before the next member."""
     counts = {"files": 0, "whiteouts": 0, "devices": 0}
     dirs: dict[str, tarfile.TarInfo] = {}
     done = 0
@@ -155,6 +164,7 @@ def flatten(
                     name = safe_name(m.name, layer, path)
                     if not name or os.path.basename(name).startswith(WHITEOUT):
                         continue
+                    check_cancel(cancel)
                     if m.ischr() or m.isblk():
                         counts["devices"] += 1
                         continue
