@@ -47,6 +47,12 @@ class ConflictError(ContainerKernelError):
     http_status = 409
 
 
+class CancelledError(ContainerKernelError):
+    """An operation was cancelled on request (a pull stopped by ``DELETE images/pulls/{id}``)."""
+
+    http_status = 409
+
+
 class ImageError(ContainerKernelError, FileNotFoundError):
     """The image is missing, unreadable, or cannot run a kernel."""
 

@@ -23,12 +23,13 @@ import os
 import shutil
 import stat
 import tarfile
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ..errors import ImageError
+from ..errors import CancelledError, ImageError
 
 NO_MANIFEST = "no manifest.json inside: not a `docker save` tarball, or a truncated one"
 WHITEOUT = ".wh."
@@ -73,6 +74,12 @@ class DockerArchive:
 
     def close(self) -> None:
         self.tar.close()
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise :class:`CancelledError` when ``cancel`` is set (checked between members/chunks)."""
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("the pull was cancelled; nothing was stored")
 
 
 def open_tarball(path: str) -> tarfile.TarFile:
@@ -176,9 +183,11 @@ def flatten(
     dest: str,
     progress: ByteProgress | None = None,
     path: str = "",
+    cancel: threading.Event | None = None,
 ) -> dict[str, int]:
     """Apply the layers ``blobs``, lowest first, into the directory ``dest`` (which exists).
-    Returns counts: ``files`` written, ``whiteouts`` applied, ``devices`` skipped."""
+    Returns counts: ``files`` written, ``whiteouts`` applied, ``devices`` skipped. Once
+    ``cancel`` is set, :class:`CancelledError` is raised before the next member."""
     counts = {"files": 0, "whiteouts": 0, "devices": 0}
     dirs: dict[str, tarfile.TarInfo] = {}
     done = 0
@@ -190,7 +199,7 @@ def flatten(
                 if blob.digest:
                     _verify(stream, blob, path)
                 with tarfile.open(fileobj=stream, mode=_tar_mode(stream, layer, path)) as inner:
-                    _apply(inner, dest, layer, path, counts, dirs)
+                    _apply(inner, dest, layer, path, counts, dirs, cancel)
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise ArchiveError(f"{path}: layer {layer} cannot be read ({exc}); the tarball "
                                "is truncated or corrupt") from None  # fmt: skip
@@ -212,6 +221,7 @@ def _apply(
     path: str,
     counts: dict[str, int],
     dirs: dict[str, tarfile.TarInfo],
+    cancel: threading.Event | None = None,
 ) -> None:
     members = inner.getmembers()
     # Whiteouts hide what lower layers hold, never this layer's own entries.
@@ -229,6 +239,7 @@ def _apply(
         name = safe_name(m.name, layer, path)
         if not name or os.path.basename(name).startswith(WHITEOUT):
             continue
+        check_cancel(cancel)
         if m.ischr() or m.isblk():
             counts["devices"] += 1
             continue

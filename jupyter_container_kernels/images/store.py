@@ -13,7 +13,8 @@ Layout of the store (``SiteConfig.image_store``, default
     .tmp-NAME-*     a pull in progress; renamed into place when complete, removed on failure
 
 A stored image whose digest matches is reused (no unpacking) unless ``refresh`` is asked for.
-Whatever goes wrong (a truncated tarball, a full disk, Ctrl-C), nothing new is left behind.
+Whatever goes wrong (a truncated tarball, a full disk, Ctrl-C, a cancel), nothing new is left
+behind.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,9 +98,11 @@ class ImageStore:
         image_ref: str | None = None,
         refresh: bool = False,
         progress: Progress | None = None,
+        cancel: threading.Event | None = None,
     ) -> StoredImage:
         """Store the image ``source`` holds (``image_ref`` picks one of several) as ``name``
-        (default: from its tag), or reuse the stored one of the same digest."""
+        (default: from its tag), or reuse the stored one of the same digest. Setting ``cancel``
+        (from another thread) stops the pull with :class:`CancelledError`, leaving nothing."""
         if runtime not in PULL_RUNTIMES:
             raise SpecError(
                 "runtime", f"{runtime!r}: pulled images run with {', '.join(PULL_RUNTIMES)} only"
@@ -118,7 +122,8 @@ class ImageStore:
                 stored = self.find(name)
                 if stored and stored.get("digest") == image.digest and not refresh:
                     return StoredImage(self.image_path(name), stored, reused=True)
-                return self._unpack(reader, image, source, name, runtime, report)
+                archive.check_cancel(cancel)
+                return self._unpack(reader, image, source, name, runtime, report, cancel)
         finally:
             reader.close()
 
@@ -142,6 +147,7 @@ class ImageStore:
         name: str,
         runtime: str,
         report: Progress,
+        cancel: threading.Event | None = None,
     ) -> StoredImage:
         for stale in Path(self.root).glob(
             f".tmp-{name}-*"
@@ -157,7 +163,7 @@ class ImageStore:
         work = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root)
         try:
             # An OCI layout directory has no one file to hash; its manifest digest says it all.
-            tarball_sha = _sha256(source.path, report) if source.kind != "oci" else None
+            tarball_sha = _sha256(source.path, report, cancel) if source.kind != "oci" else None
             rootfs = os.path.join(work, "rootfs")
             os.mkdir(rootfs, 0o755)
             counts = archive.flatten(
@@ -165,7 +171,9 @@ class ImageStore:
                 rootfs,
                 lambda done, total: report(ProgressEvent("unpack", done, total, done >= total)),
                 source.path,
+                cancel,
             )
+            archive.check_cancel(cancel)
             if not image.layers:
                 report(ProgressEvent("unpack", 0, 0, True))
             _finish_charliecloud(rootfs)
@@ -257,13 +265,14 @@ def check_name(name: str) -> str:
     return name
 
 
-def _sha256(path: str, report: Progress) -> str:
+def _sha256(path: str, report: Progress, cancel: threading.Event | None = None) -> str:
     total = os.path.getsize(path)
     digest = hashlib.sha256()
     done = 0
     last = 0.0
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
+            archive.check_cancel(cancel)
             digest.update(chunk)
             done += len(chunk)
             now = time.monotonic()

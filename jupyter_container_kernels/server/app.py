@@ -24,6 +24,7 @@ from ..batch.service import BatchService
 from ..site import CONFIG_FILE_NAME, SiteConfig, load_site_config
 from .environment import EnvironmentReport
 from .handlers import ROUTES
+from .pulls import PullOperations
 from .registry import KernelRegistry
 
 #: URL prefix of every route, below the server's base URL.
@@ -54,6 +55,14 @@ class ContainerKernelsApp(ExtensionApp):
         help="Class holding the kernel operations of the REST API (list, get, install into the "
         "user scope, update, remove, probe). Created once with (site, parent=this app).",
     )
+    pull_operations_class = Type(
+        default_value=PullOperations,
+        klass=PullOperations,
+        config=True,
+        help="Class running image pulls as long-running operations (start, list, get, cancel; "
+        "each pull in a worker thread). Created once with (site, kernel registry, root_dir, "
+        "parent=this app); its own settings are c.PullOperations.* (max_workers, history).",
+    )
     environment_report_class = Type(
         default_value=EnvironmentReport,
         klass=EnvironmentReport,
@@ -77,6 +86,7 @@ class ContainerKernelsApp(ExtensionApp):
     site: SiteConfig
     batch: BatchService
     kernels: KernelRegistry
+    pulls: PullOperations
     environment: EnvironmentReport
 
     def initialize_settings(self) -> None:
@@ -94,6 +104,9 @@ class ContainerKernelsApp(ExtensionApp):
             parent=self,
         )
         self.kernels = self.kernel_registry_class(self.site, parent=self)
+        self.pulls = self.pull_operations_class(
+            self.site, self.kernels, str(self.batch.paths.real_root), parent=self
+        )
         self.environment = self.environment_report_class(
             self.site,
             self._slurm_status,
@@ -115,7 +128,10 @@ class ContainerKernelsApp(ExtensionApp):
         self.batch.watcher.start()
 
     async def stop_extension(self) -> None:
-        """Stop the job watcher (called by the server on shutdown)."""
+        """Stop the job watcher and cancel running pulls (called by the server on shutdown)."""
+        pulls = getattr(self, "pulls", None)
+        if pulls is not None:
+            await pulls.stop()
         batch = getattr(self, "batch", None)
         if batch is not None:
             await batch.watcher.stop()

@@ -22,6 +22,7 @@ from ..batch.parameter_input import parse_fields, read_parameters
 from ..batch.prepare import read_notebook
 from ..batch.service import SubmitRequest
 from ..errors import ContainerKernelError, SpecError
+from .pulls import PullRequest
 
 if TYPE_CHECKING:
     from .app import ContainerKernelsApp
@@ -164,6 +165,38 @@ class ProbeHandler(BaseHandler):
         self.write_json((await self.app.kernels.probe(spec)).to_dict())
 
 
+class PullsHandler(BaseHandler):
+    """``GET images/pulls`` lists this server's pulls (newest first); ``POST`` starts one (202)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json({"pulls": [op.to_dict() for op in self.app.pulls.list()]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        pulls = self.app.pulls
+        body = self.json_body(PullRequest.KEYS, ("source",))
+        op = pulls.start(pulls.request(body))
+        self.set_header("Location", f"{self.request.path.rstrip('/')}/{op.id}")
+        self.write_json(op.to_dict(), 202)
+
+
+class PullHandler(BaseHandler):
+    """``GET images/pulls/{id}``; ``DELETE`` cancels a running pull."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, pull_id: str) -> None:
+        self.write_json(self.app.pulls.get(pull_id).to_dict())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, pull_id: str) -> None:
+        self.write_json(self.app.pulls.cancel(pull_id).to_dict())
+
+
 def _string(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and (not isinstance(value, str) or not value.strip()):
@@ -277,12 +310,15 @@ class JobHandler(BaseHandler):
 
 _NAME = r"(?P<name>[^/]+)"
 _JOB_ID = r"(?P<job_id>[^/]+)"
+_PULL_ID = r"(?P<pull_id>[^/]+)"
 
 #: Routes relative to ``{base_url}container-kernels/``.
 ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("kernels", KernelsHandler),
     (f"kernels/{_NAME}", KernelHandler),
     ("images/probe", ProbeHandler),
+    ("images/pulls", PullsHandler),
+    (f"images/pulls/{_PULL_ID}", PullHandler),
     ("environment", EnvironmentHandler),
     ("batch/preview", PreviewHandler),
     ("batch/parameters", ParametersHandler),

@@ -72,6 +72,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/images/pulls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This server's pulls, newest first (running ones and the last finished ones). */
+        get: operations["listPulls"];
+        put?: never;
+        /** Start pulling an image archive into the image store (a long-running operation: poll it with GET images/pulls/{id}); with `install`, register a kernel once it succeeded. */
+        post: operations["startPull"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/pulls/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The pull operation's id (from POST images/pulls).
+                 * @example 0f3c9a7e5d2b4c1a8e6f0b9d7c5a3e1f
+                 */
+                id: components["parameters"]["PullId"];
+            };
+            cookie?: never;
+        };
+        /** One pull operation, with its progress. */
+        get: operations["getPull"];
+        put?: never;
+        post?: never;
+        /** Cancel a running pull (it turns `cancelled` once the worker stops, leaving nothing in the store); a finished one is returned unchanged. */
+        delete: operations["cancelPull"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/environment": {
         parameters: {
             query?: never;
@@ -253,6 +295,53 @@ export interface components {
             display_name?: string;
             spec?: components["schemas"]["SpecPatch"];
         };
+        PullRequest: {
+            /** @description docker-archive:PATH or the path of a `docker save` tarball; a relative path is relative to the server's root. */
+            source: string;
+            /** @description Name in the store (default from the image's tag). */
+            name?: string;
+            /** @description The image (a RepoTag) to take from a tarball holding several. */
+            image?: string;
+            /**
+             * @description Unpack again even when an image of this digest is stored.
+             * @default false
+             */
+            refresh?: boolean;
+            /** @description Register a kernel running the pulled image once the pull succeeded (as POST kernels, in the user scope; runtime charliecloud, image the stored one). */
+            install?: {
+                /** @description Kernelspec name; derived from the display name when omitted. */
+                name?: string;
+                display_name: string;
+                /** @description Spec settings other than `image` and `runtime` (set by the pull). */
+                spec?: Record<string, never>;
+                /** @default true */
+                probe?: boolean;
+            };
+        };
+        PullOperation: {
+            id: string;
+            /** @description The source as given. */
+            source: string;
+            /** @enum {string} */
+            state: "running" | "succeeded" | "failed" | "cancelled";
+            /**
+             * @description read (hashing the tarball) or unpack (applying layers); null before the first event.
+             * @enum {string|null}
+             */
+            phase: "read" | "unpack" | null;
+            /** @description Bytes of the phase done. */
+            done: number;
+            /** @description Bytes of the phase in all. */
+            total: number;
+            /** @description Why it failed or that it was cancelled. */
+            error: string | null;
+            /** @description The stored image (once pulled). */
+            image_path: string | null;
+            /** @description The image ID (sha256:…), once pulled. */
+            digest: string | null;
+            /** @description The kernel registered with `install`. */
+            kernel: string | null;
+        };
         Probe: {
             ok: boolean;
             message: string;
@@ -276,6 +365,8 @@ export interface components {
             resource_dir: string;
             spec: components["schemas"]["Spec"];
             image_present: boolean;
+            /** @description The image's digest (sha256:…) when it was pulled into the image store. */
+            image_digest?: string;
             probe: components["schemas"]["Probe"] | null;
         };
         Environment: {
@@ -446,7 +537,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description No such kernel, job or notebook. */
+        /** @description No such kernel, job, pull or notebook. */
         NotFound: {
             headers: {
                 [name: string]: unknown;
@@ -503,6 +594,11 @@ export interface components {
          * @example 4242
          */
         JobId: string;
+        /**
+         * @description The pull operation's id (from POST images/pulls).
+         * @example 0f3c9a7e5d2b4c1a8e6f0b9d7c5a3e1f
+         */
+        PullId: string;
     };
     requestBodies: never;
     headers: never;
@@ -716,6 +812,123 @@ export interface operations {
             502: components["responses"]["BadGateway"];
             503: components["responses"]["Unavailable"];
             504: components["responses"]["TimedOut"];
+        };
+    };
+    listPulls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pull operations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        pulls: components["schemas"]["PullOperation"][];
+                    };
+                };
+            };
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    startPull: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "source": "docker-archive:images/pytorch.tar",
+                 *       "name": "pytorch",
+                 *       "install": {
+                 *         "display_name": "PyTorch (pulled)",
+                 *         "probe": false
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["PullRequest"];
+            };
+        };
+        responses: {
+            /** @description The operation, running; its URL is in the Location header. */
+            202: {
+                headers: {
+                    /** @description The operation's URL. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PullOperation"];
+                };
+            };
+            400: components["responses"]["Invalid"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    getPull: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The pull operation's id (from POST images/pulls).
+                 * @example 0f3c9a7e5d2b4c1a8e6f0b9d7c5a3e1f
+                 */
+                id: components["parameters"]["PullId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The operation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PullOperation"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    cancelPull: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The pull operation's id (from POST images/pulls).
+                 * @example 0f3c9a7e5d2b4c1a8e6f0b9d7c5a3e1f
+                 */
+                id: components["parameters"]["PullId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The operation after the cancel request. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PullOperation"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
         };
     };
     getEnvironment: {
@@ -1023,6 +1236,7 @@ export const specRuntimeValues: ReadonlyArray<FlattenedDeepRequired<components>[
 export const specGpuValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Spec"]["gpu"]> = ["auto", "nvidia", "rocm", "none"];
 export const specPatchRuntimeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SpecPatch"]["runtime"]> = ["apptainer", "singularity", "charliecloud", "podman", "podman-hpc", "shifter"];
 export const specPatchGpuValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SpecPatch"]["gpu"]> = ["auto", "nvidia", "rocm", "none"];
+export const pullOperationStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PullOperation"]["state"]> = ["running", "succeeded", "failed", "cancelled"];
 export const kernelScopeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Kernel"]["scope"]> = ["user", "sys-prefix", "prefix", "system"];
 export const environmentGpuValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Environment"]["gpu"]> = ["nvidia", "rocm", "none"];
 export const submitRequestModeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SubmitRequest"]["mode"]> = ["notebook", "script"];

@@ -21,6 +21,8 @@ EXPECTED_ROUTES = {
     "kernels",
     "kernels/x",
     "images/probe",
+    "images/pulls",
+    "images/pulls/x",
     "environment",
     "batch/preview",
     "batch/parameters",
@@ -88,7 +90,7 @@ def test_every_route_refuses_unauthenticated_requests(
     access to undecorated handlers, which proves each verb carries ``@web.authenticated``."""
     jp_serverapp.web_app.settings["allow_unauthenticated_access"] = allow_unauthenticated
     requests = _requests(routes)
-    assert len(requests) == 14  # GET+POST kernels, GET+PATCH+DELETE kernels/x, 9 more
+    assert len(requests) == 18  # GET+POST kernels, GET+PATCH+DELETE kernels/x, 13 more
     for method, url in requests:
         status = run(_status(http_server_client, method, url))
         assert status in (401, 403), f"{method} {url} answered {status} without authentication"
