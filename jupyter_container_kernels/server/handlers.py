@@ -114,7 +114,8 @@ class KernelsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_json({"kernels": [k.to_dict() for k in self.app.kernels.list()]})
+        kernels = self.app.kernels
+        self.write_json({"kernels": [kernels.api(k) for k in kernels.list()]})
 
     @web.authenticated
     @authorized
@@ -127,7 +128,7 @@ class KernelsHandler(BaseHandler):
             display_name=_string(body, "display_name"),
             probe=_boolean(body, "probe", True),
         )
-        self.write_json(kernel.to_dict(), 201)
+        self.write_json(self.app.kernels.api(kernel), 201)
 
 
 class KernelHandler(BaseHandler):
@@ -136,7 +137,7 @@ class KernelHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.write_json(self.app.kernels.get(name).to_dict())
+        self.write_json(self.app.kernels.api(self.app.kernels.get(name)))
 
     @web.authenticated
     @authorized
@@ -144,7 +145,7 @@ class KernelHandler(BaseHandler):
         body = self.json_body(("display_name", "spec"))
         changes = _mapping(body, "spec") if "spec" in body else None
         kernel = self.app.kernels.update(name, _string(body, "display_name"), changes)
-        self.write_json(kernel.to_dict())
+        self.write_json(self.app.kernels.api(kernel))
 
     @web.authenticated
     @authorized

@@ -12,6 +12,7 @@ from typing import Any
 
 from traitlets.config import LoggingConfigurable
 
+from ..errors import PolicyError
 from ..registry import kernelspecs
 from ..registry.kernelspecs import ContainerKernel
 from ..registry.probe import ProbeResult, probe_image
@@ -32,6 +33,17 @@ class KernelRegistry(LoggingConfigurable):
 
     def get(self, name: str) -> ContainerKernel:
         return kernelspecs.get_kernel(name, self.site)
+
+    def api(self, kernel: ContainerKernel) -> dict[str, Any]:
+        """The REST ``Kernel``: :meth:`ContainerKernel.to_dict` plus ``probe_refusal``, why
+        :meth:`probe` would refuse this kernel's image (None when it would not), so the panel
+        never re-implements the site's policy."""
+        try:
+            self.site.check_image_allowed(kernel.spec.image)
+            refusal = None
+        except PolicyError as exc:
+            refusal = str(exc)
+        return {**kernel.to_dict(), "probe_refusal": refusal}
 
     async def install(
         self, spec: ContainerSpec, *, name: str | None, display_name: str | None, probe: bool

@@ -367,6 +367,8 @@ export interface components {
             image_present: boolean;
             /** @description The image's digest (sha256:…) when it was pulled into the image store. */
             image_digest?: string;
+            /** @description Why probing this kernel's image would be refused by the site's policy (allowed_image_roots); null when a probe is allowed. */
+            probe_refusal?: string | null;
             probe: components["schemas"]["Probe"] | null;
         };
         Environment: {

@@ -235,6 +235,34 @@ def test_catalog_and_system_kernels_are_read_only(
     assert (folder / "kernel.json").is_file()
 
 
+def test_each_kernel_says_whether_its_image_may_be_probed(
+    api: Any, test_image: str, jp_kernel_dir: Path
+) -> None:
+    """The panel offers Probe from the server's own answer (the site policy lives only here)."""
+    for name, image in (("inside", test_image), ("outside", "/opt/site/torch.sif")):
+        folder = jp_kernel_dir / name
+        folder.mkdir(parents=True)
+        config = {"image": image, "runtime": "charliecloud"}
+        kernel_json = {
+            "argv": ["python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": name,
+            "language": "python",
+            "metadata": {
+                "kernel_provisioner": {"provisioner_name": "container-provisioner", "config": config}
+            },
+        }
+        (folder / "kernel.json").write_text(json.dumps(kernel_json))
+    status, listing = api("GET", "kernels")
+    assert status == 200
+    refusals = {k["name"]: k["probe_refusal"] for k in listing["kernels"]}
+    assert refusals["inside"] is None
+    assert refusals["outside"].startswith(
+        "The image '/opt/site/torch.sif' is outside the directories where this site allows images"
+    )
+    status, error = api("POST", "images/probe", {"spec": {"image": "/opt/site/torch.sif"}})
+    assert status == 403 and error["message"] == refusals["outside"], "the same words"
+
+
 def test_plain_kernels_are_not_container_kernels(api: Any) -> None:
     """ipykernel's own python3 is not listed, and cannot be changed here."""
     assert api("GET", "kernels") == (200, {"kernels": []})

@@ -191,38 +191,3 @@ export function serverPath(
   }
   return { ok: true, path: normalizeAbsolute(`${root}/${relative}`) };
 }
-
-/** Whether `path` is `root` or lies under it (both absolute; compared as written, as the
- * server's realpath check sees them when no symbolic link is involved). */
-function isUnder(path: string, root: string): boolean {
-  const base = normalizeAbsolute(root);
-  const target = normalizeAbsolute(path);
-  return base === '/' || target === base || target.startsWith(`${base}/`);
-}
-
-/**
- * Why the server would refuse `POST images/probe` for `kernel`'s image, or `null` when it
- * would run it (or cannot be known yet: `allowedRoots` undefined before `GET environment`).
- *
- * The server probes only images a user may register (`SiteConfig.check_image_allowed`): with
- * `allowed_image_roots` set, absolute paths under one of them; catalog and system kernels
- * usually use images elsewhere.
- */
-export function probeRefusal(
-  kernel: Pick<IKernel, 'spec' | 'scope' | 'managed'>,
-  allowedRoots: readonly string[] | undefined
-): string | null {
-  if (!allowedRoots || allowedRoots.length === 0) {
-    return null;
-  }
-  const image = kernel.spec.image;
-  if (image.startsWith('/') && allowedRoots.some(root => isUnder(image, root))) {
-    return null;
-  }
-  const owner = kernel.managed ? 'the site catalog' : `the ${kernel.scope} kernel directory`;
-  return (
-    `This site lets users probe only images under ${allowedRoots.join(', ')}; ` +
-    `${image} (installed by ${owner}) is not there. Start the kernel to try the image, or ask ` +
-    'your site’s administrators about it.'
-  );
-}

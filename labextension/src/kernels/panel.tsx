@@ -17,7 +17,7 @@ import { ErrorBox } from '../components';
 import { describeError } from '../errors';
 import { containerIcon } from '../icons';
 import type { IKernel } from '../types';
-import { describeProbe, imageStatus, probeRefusal } from './form';
+import { describeProbe, imageStatus } from './form';
 import type { KernelsModel } from './model';
 import { RegisterForm } from './register';
 
@@ -30,8 +30,8 @@ function KernelItem(props: {
   const [busy, setBusy] = React.useState<string | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   const status = imageStatus(kernel);
-  // The server probes only images a user may register; say why instead of offering a 403.
-  const refusal = probeRefusal(kernel, model.environment?.defaults.allowed_image_roots);
+  // The server says whether it would probe this image (its site policy), and why not.
+  const refusal = kernel.probe_refusal ?? null;
 
   const remove = async () => {
     const answer = await showDialog({
