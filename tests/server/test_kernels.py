@@ -248,7 +248,10 @@ def test_each_kernel_says_whether_its_image_may_be_probed(
             "display_name": name,
             "language": "python",
             "metadata": {
-                "kernel_provisioner": {"provisioner_name": "container-provisioner", "config": config}
+                "kernel_provisioner": {
+                    "provisioner_name": "container-provisioner",
+                    "config": config,
+                }
             },
         }
         (folder / "kernel.json").write_text(json.dumps(kernel_json))
