@@ -25,6 +25,7 @@ from ..errors import (
     SchedulerError,
     SchedulerUnavailableError,
 )
+from ..runtimes.base import SECRET_VARS
 
 #: stderr of a client that could not talk to slurmctld (or find its configuration).
 _UNAVAILABLE = re.compile(
@@ -40,9 +41,12 @@ _ALREADY_ENDED = re.compile(r"already completing or completed|Invalid job id", r
 _NO_ANSWER = re.compile(
     r"Socket timed out|Zero Bytes were transmitted|Transport endpoint", re.IGNORECASE
 )
-#: Variables of the server's environment never handed to sbatch (so never into a job): secrets.
-#: Matched case-insensitively as shell-style patterns against the variable's name.
+#: Variables of the server's environment never handed to sbatch (so never into a job): the
+#: credentials no container gets (:data:`..runtimes.base.SECRET_VARS`), and, since a job has no
+#: per-kernel opt-in, anything else that looks like a secret. Matched case-insensitively as
+#: shell-style patterns against the variable's name.
 ENV_DENY = (
+    *SECRET_VARS,
     "*_TOKEN",
     "*_API_TOKEN",
     "JUPYTERHUB_*",
