@@ -75,16 +75,34 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
 
     #: kernel.json config keys that set traits of this class rather than spec settings.
     PER_KERNEL_TRAITS = ("start_watch_timeout",)
+    #: kernel.json config key of a node kernel's Slurm settings (see :mod:`.nodes`).
+    SLURM_KEY = "slurm"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """A :class:`~.nodes.provisioner.NodeKernelProvisioner` when the kernel runs on a
+        compute node: its config has a ``slurm`` block, or ``c.SiteConfig.node_kernels`` is
+        ``"always"``. One provisioner name in kernel.json either way."""
+        if cls is ContainerProvisioner:
+            node = kwargs.get(cls.SLURM_KEY) is not None
+            if not node:
+                node = load_site_config(parent=kwargs.get("parent")).node_kernels == "always"
+            if node:
+                from .nodes.provisioner import NodeKernelProvisioner
+
+                cls = NodeKernelProvisioner
+        return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, **kwargs: Any) -> None:
         settings = {k: kwargs.pop(k) for k in list(kwargs) if k in ContainerSpec.KEYS}
-        where = _config_location(kwargs.get("kernel_spec"))
+        #: The kernel's ``slurm`` block (None: none given); read by node kernels.
+        self.slurm_block = kwargs.pop(self.SLURM_KEY, None)
+        where = self._where = _config_location(kwargs.get("kernel_spec"))
         for key in kwargs:
             if key not in _FRAMEWORK_KWARGS and key not in self.PER_KERNEL_TRAITS:
                 raise SpecError(
                     f"{where}.{key}",
                     "unknown setting; the settings are: "
-                    f"{', '.join((*ContainerSpec.KEYS, *self.PER_KERNEL_TRAITS))}.",
+                    f"{', '.join((*ContainerSpec.KEYS, *self.PER_KERNEL_TRAITS, self.SLURM_KEY))}.",
                 )
         try:
             super().__init__(**kwargs)
@@ -108,10 +126,7 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
         :class:`~.errors.RuntimeNotFoundError` before anything is started.
         """
         kwargs = await super().pre_launch(**kwargs)
-        cmd = list(kwargs["cmd"])
-        argv0 = self.kernel_spec.argv[0] if self.kernel_spec and self.kernel_spec.argv else None
-        if cmd and argv0 in _SWAPPED and cmd[0] == sys.executable:
-            cmd[0] = argv0  # the interpreter inside the image, not the server's
+        cmd = self._in_image_command(list(kwargs["cmd"]))
         cmd, binds = self._expose_connection_file(cmd)
         try:
             invocation = await prepare(
@@ -125,6 +140,14 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
         kwargs["cmd"] = invocation.argv
         kwargs["env"] = invocation.env
         return kwargs
+
+    def _in_image_command(self, cmd: list[str]) -> list[str]:
+        """``cmd`` as formatted by the KernelManager, with the interpreter inside the image
+        again where jupyter_client put the server's ``sys.executable``."""
+        argv0 = self.kernel_spec.argv[0] if self.kernel_spec and self.kernel_spec.argv else None
+        if cmd and argv0 in _SWAPPED and cmd[0] == sys.executable:
+            cmd[0] = argv0
+        return cmd
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         """Start the runtime, then watch it until the kernel's heartbeat answers.

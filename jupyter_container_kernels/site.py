@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path
-from traitlets import Bool, Dict, Enum, List, TraitError, Unicode, validate
+from traitlets import Bool, Dict, Enum, Float, List, TraitError, Unicode, validate
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
@@ -150,6 +150,71 @@ class SiteConfig(Configurable):
         help="GPU vendor of this node for kernels with gpu: auto. 'auto' detects NVIDIA (driver "
         "device or nvidia-smi) and AMD (/dev/kfd or rocm-smi) hardware.",
     )
+
+    node_kernels = Enum(
+        ("when-configured", "always", "never"),
+        default_value="when-configured",
+        config=True,
+        help="Where container kernels run. 'when-configured': on a compute node Slurm allocates "
+        "when the kernel.json has a 'slurm' block, else where the Jupyter server runs. 'always': "
+        "every container kernel runs on a compute node (node_defaults give the resources of "
+        "kernels without a block): for servers on login nodes. 'never': node kernels are "
+        "refused (servers that are themselves a job on a compute node).",
+    )
+    node_defaults = Dict(
+        config=True,
+        help="Default 'slurm' settings of node kernels, under each kernel's own block, e.g. "
+        "{'partition': 'interactive', 'time': '8:00:00', 'pending_timeout': 900}. Same names "
+        "and validation as a kernel's block (batch jobs' resource fields).",
+    )
+    node_address = Unicode(
+        "hostname",
+        config=True,
+        help="How the server finds a node kernel's address, evaluated on the node: 'hostname' "
+        "(the Slurm node name, resolved there), 'hostname:SUFFIX' (name + suffix, e.g. "
+        "'hostname:-ib' for node12-ib), 'interface:NAME' (that interface's IPv4 address, e.g. "
+        "'interface:ib0'), or 'address:IP'. The kernel and its agent listen on that address "
+        "only; loopback addresses are refused.",
+    )
+    node_python = Unicode(
+        "python3",
+        config=True,
+        help="Python 3.8+ on the compute nodes (outside the container) that runs the node "
+        "kernel's agent, a single standard-library file copied next to the job script.",
+    )
+    node_lease = Float(
+        120.0,
+        config=True,
+        help="Seconds a node kernel's job lives on without hearing from its Jupyter server (the "
+        "server renews the lease every quarter of it). A server that is killed leaves jobs "
+        "that end themselves after this grace period.",
+    )
+    node_kernel_dir = Unicode(
+        "",
+        config=True,
+        help="Directory (on a file system the compute nodes share) for node kernels' private "
+        "files: job script, agent, connection settings (0700 directories, 0600 files). Empty: "
+        "{jupyter_runtime_dir}/container-kernels-nodes.",
+    )
+
+    @validate("node_defaults")
+    def _valid_node_defaults(self, proposal: Any) -> dict[str, Any]:
+        from .nodes.settings import NodeSettings
+
+        NodeSettings.from_dict(None, defaults=proposal["value"])
+        return proposal["value"]
+
+    @validate("node_address")
+    def _valid_node_address(self, proposal: Any) -> str:
+        from .nodes.settings import check_address_rule
+
+        return check_address_rule(proposal["value"])
+
+    @validate("node_lease")
+    def _valid_node_lease(self, proposal: Any) -> float:
+        if proposal["value"] < 2:
+            raise SpecError("SiteConfig.node_lease", "must be at least 2 seconds.")
+        return proposal["value"]
 
     @validate("default_binds")
     def _valid_binds(self, proposal: Any) -> list[str]:

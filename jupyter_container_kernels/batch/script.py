@@ -101,6 +101,9 @@ class JobScript:
     #: on the node, so they stay out of the script Slurm stores; write it (0600, before
     #: submitting) with :func:`job_files`. None: the values are written into the script itself.
     env_file: str | None = None
+    #: Script mode: the command run inside the container instead of ``[spec.python, SCRIPT]``
+    #: (a node kernel's ``python -m ipykernel_launcher -f …``); ``python_scripts`` then unused.
+    command: tuple[str, ...] = ()
 
 
 def log_pattern(output_dir: str, stem: str, array: bool) -> str:
@@ -215,11 +218,18 @@ def _notebook_body(job: JobScript, array: bool) -> list[str]:
     return [f"exec {head}"] + [f"  {o} {word(v)}" for o, v in options]
 
 
+def container_lines(job: JobScript) -> list[str]:
+    """Script mode's body alone (module loads, the runtime found, the environment, the GPU
+    detected on the node, ``exec`` of the runtime): what a node kernel's agent runs for each
+    (re)start, with ``job.command`` as the command inside the container."""
+    return _script_body(job, False)
+
+
 def _script_body(job: JobScript, array: bool) -> list[str]:
     spec = job.spec
     runtime = get_runtime(spec.runtime)
     scripts = job.python_scripts
-    if len(scripts) != (job.array_size or 1):
+    if not job.command and len(scripts) != (job.array_size or 1):
         raise SpecError("python_scripts", "script mode needs one converted script per task.")
     out: list[str] = []
     if spec.modules:
@@ -236,7 +246,9 @@ def _script_body(job: JobScript, array: bool) -> list[str]:
         f"{{ printf '%s\\n' {q(f'jupyter-container-kernels: {exe} not found on PATH')} >&2; "
         "exit 127; }"
     )
-    if array:
+    if job.command:
+        script_word = ""
+    elif array:
         out.append("jck_scripts=(" + " ".join(q(s) for s in scripts) + ")")
         out.append("jck_script=${jck_scripts[$SLURM_ARRAY_TASK_ID]}")
         script_word = VAR.format("jck_script")
@@ -244,7 +256,7 @@ def _script_body(job: JobScript, array: bool) -> list[str]:
         script_word = scripts[0]
 
     launcher: list[str] = []
-    inner = [spec.python, script_word]
+    inner = list(job.command) or [spec.python, script_word]
     keep = list(ALWAYS_PASSED) + list(job.passthrough)
     if job.template == "mpi":
         launcher = [VAR.format("jck_srun")]

@@ -67,6 +67,10 @@ SQUEUE_FIELDS = (
     "SubmitTime",
     "StartTime",
     "EndTime",
+    "NodeList",
+    "TimeLeft",
+    "TimeLimit",
+    "Comment",  # last: the only free text (the parser keeps any '|' in it)
 )
 SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "Reason", "Submit", "Start", "End")
 
@@ -91,6 +95,11 @@ class JobState:
     submitted: str | None = None
     started: str | None = None
     ended: str | None = None
+    #: squeue only: the node(s), ``TimeLeft``/``TimeLimit`` as Slurm prints them, the comment.
+    nodes: str | None = None
+    time_left: str | None = None
+    time_limit: str | None = None
+    comment: str | None = None
 
 
 class Slurm(LoggingConfigurable):
@@ -150,10 +159,16 @@ class Slurm(LoggingConfigurable):
         }
 
     async def _run(
-        self, name: str, args: Sequence[str], *, cwd: str | None = None, check: bool = True
+        self,
+        name: str,
+        args: Sequence[str],
+        *,
+        cwd: str | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
     ) -> _process.Completed:
         argv = [self.executable(name), *args]
-        env = self.environment()
+        env = self.environment(env)
         if self.slurm_conf:
             env["SLURM_CONF"] = self.slurm_conf
         self.calls[name] += 1
@@ -186,8 +201,9 @@ class Slurm(LoggingConfigurable):
 
     # -- commands ---------------------------------------------------------------------------
 
-    async def submit(self, script: str, *, cwd: str) -> str:
-        """``sbatch --parsable SCRIPT``; the new job's id.
+    async def submit(self, script: str, *, cwd: str, env: dict[str, str] | None = None) -> str:
+        """``sbatch --parsable SCRIPT``; the new job's id. ``env``: the environment the job
+        gets (default this process's), less :attr:`env_deny`.
 
         Raises :class:`SubmitUnknownError` when no answer came back (sbatch timed out, or lost
         its connection mid-request): slurmctld may have accepted the job. Any other failure
@@ -195,7 +211,7 @@ class Slurm(LoggingConfigurable):
         :class:`SchedulerUnavailableError` when the controller could not be reached at all).
         """
         try:
-            done = await self._run("sbatch", ["--parsable", script], cwd=cwd, check=False)
+            done = await self._run("sbatch", ["--parsable", script], cwd=cwd, check=False, env=env)
         except SchedulerUnavailableError as exc:
             if isinstance(exc.__cause__, ProcessTimeoutError):
                 raise SubmitUnknownError(
@@ -323,9 +339,10 @@ def parse_squeue(stdout: str) -> dict[str, list[JobState]]:
     """``squeue --array --Format=<SQUEUE_FIELDS with '|'>`` output: submitted id -> states."""
     out: dict[str, list[JobState]] = {}
     for line in stdout.splitlines():
-        cols = line.split("|")
+        cols = line.split("|", len(SQUEUE_FIELDS) - 1)
         if len(cols) < len(SQUEUE_FIELDS):
             continue
+        cols[-1] = cols[-1].rstrip().removesuffix("|")
         row = dict(zip(SQUEUE_FIELDS, (c.strip() for c in cols), strict=False))
         task = row["ArrayTaskID"]
         is_task = task.isdigit()
@@ -338,6 +355,10 @@ def parse_squeue(stdout: str) -> dict[str, list[JobState]]:
             submitted=_time(row["SubmitTime"]),
             started=_time(row["StartTime"]),
             ended=_time(row["EndTime"]),
+            nodes=_reason(row["NodeList"]),
+            time_left=_time(row["TimeLeft"]),
+            time_limit=_time(row["TimeLimit"]),
+            comment=_reason(row["Comment"]),
         )
         out.setdefault(state.job_id, []).append(state)
     return out

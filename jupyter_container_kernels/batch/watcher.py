@@ -16,6 +16,10 @@ Array tasks are followed one by one: tasks an answer leaves out while others of 
 still known are asked of ``sacct`` (same query as the missing jobs), else concluded from each
 task's output notebook, else ``UNKNOWN`` after :attr:`JobWatcher.MISSING_ROUNDS` rounds.
 
+Node kernels' jobs ride along: a *follower* (:class:`~..nodes.tracker.NodeKernels`) adds its
+job ids to each round's one ``squeue`` and gets the answer (or the error: unknown, not ended);
+while one of its jobs waits or starts, rounds come at the base interval.
+
 Rounds never overlap: :meth:`JobWatcher.poll_once` holds a lock from the query to the saved
 records, so a ``cancel`` (which polls right after ``scancel``) cannot have its answer overtaken
 by an older one from the loop. States never leave a terminal state either (:mod:`.states`).
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from ..errors import ContainerKernelError
 from .records import JobRecord, JobStore
@@ -59,6 +64,9 @@ class JobWatcher:
         self._delay = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Others whose jobs share the rounds (job_ids(), update(), unavailable(),
+        #: wants_fast_rounds()): the node kernels.
+        self.followers: list[Any] = []
 
     def start(self) -> None:
         """Start the loop on the running event loop (idempotent)."""
@@ -92,12 +100,13 @@ class JobWatcher:
             except Exception:
                 log.exception("Job watcher round failed")
                 self._delay = self.max_interval
-            if changed:
+            if changed or any(f.wants_fast_rounds() for f in self.followers):
                 self._delay = self.interval
             elif self.last_error is None:
                 self._delay = min(self._delay * 1.5, self.max_interval)
             # Idle (nothing unfinished): no Slurm query, but look for records the CLI wrote.
-            timeout = self._delay if self.store.active() else self.max_interval
+            busy = self.store.active() or any(f.job_ids() for f in self.followers)
+            timeout = self._delay if busy else self.max_interval
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -118,11 +127,19 @@ class JobWatcher:
     async def _round(self) -> bool:
         self.store.reload()
         active = self.store.active()
-        if not active:
+        followed = {i for f in self.followers for i in f.job_ids()}
+        if not active and not followed:
             return False
         self.rounds += 1
         ids = [r.id for r in active]
-        states = await self.slurm.queue(ids)
+        try:
+            states = await self.slurm.queue([*ids, *followed])
+        except ContainerKernelError as exc:
+            for follower in self.followers:
+                follower.unavailable(str(exc))
+            raise
+        for follower in self.followers:
+            follower.update(states)
         missing = [i for i in ids if i not in states]
         partial = {r.id: uncovered_tasks(r, states[r.id]) for r in active if r.id in states}
         partial = {job_id: tasks for job_id, tasks in partial.items() if tasks}
