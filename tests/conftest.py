@@ -53,6 +53,7 @@ SYSTEM_FIXTURES = frozenset(
         "apptainer_standin",  # the stand-in runs images through ch-run
         "lmod_env",  # real Lmod
         "slurm_cluster",  # the single-node Slurm
+        "node_cluster",  # a two-host Slurm: the node in its own network namespace (tests/nodes)
         "lab",  # `jupyter lab` on Slurm with the test image (tests/ui)
     }
 )

@@ -17,6 +17,9 @@
     its image exactly as a batch job and (``tests/batch/test_parity.py``) as a local kernel.
 ``job.log``
     The job's output: the agent's messages and the kernel's stderr.
+``owner.json``, ``job.id``
+    The server process that owns the job (host, pid, start time) and the job's id: the next
+    server on this host cancels the jobs of servers that are gone (:func:`.tracker.sweep`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +45,7 @@ from .settings import NodeSettings
 
 #: The job's variables the kernel sees, with or without cleanenv: Slurm's own and the devices
 #: Slurm granted.
-NODE_VARS = ("SLURM_*", "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
+NODE_VARS = ("SLURM_*", "SLURMD_NODENAME", "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
              "GPU_DEVICE_ORDINAL")  # fmt: skip
 #: Connection settings the agent passes on to the kernel (ports and ip are the node's).
 CONNECTION_KEYS = ("key", "signature_scheme", "transport", "kernel_name")
@@ -139,7 +143,24 @@ def write_job_files(
     _write(directory, "agent.py", Path(agent.__file__).read_text(), 0o600)
     _write(directory, "kernel.sh", kernel_sh + "\n", 0o700)
     _write(directory, "job.sh", "\n".join(lines) + "\n", 0o700)
+    _write(directory, "owner.json", json.dumps(process_identity()) + "\n", 0o600)
     return JobFiles(directory, os.path.join(directory, "job.sh"), log, token)
+
+
+def process_identity(pid: int | None = None) -> dict[str, Any]:
+    """This host and a process (default: this one) as :func:`.tracker.sweep` recognises it."""
+    pid = os.getpid() if pid is None else pid
+    return {"host": socket.gethostname(), "pid": pid, "started": process_start(pid)}
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks since boot (None: no such process), so that a
+    reused pid is not taken for the process that wrote ``owner.json``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def connection_variable() -> str:

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo
@@ -158,6 +159,7 @@ class NodeKernelProvisioner(ContainerProvisioner):
                 "Fix the kernel's 'slurm' settings (partition, time, gres…) and start it again."
             ) from None
         job.state = "PENDING"
+        Path(self.files.directory, "job.id").write_text(job.job_id + "\n")
         self.tracker.follow(job, self.slurm)  # the watcher asks about it from now on
         self.log.info("Node kernel %s: Slurm job %s submitted", self.kernel_id, job.job_id)
         address = await self._wait_for_agent(job)

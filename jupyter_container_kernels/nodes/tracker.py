@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import re
 import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..batch.slurm import JobState, Slurm
@@ -161,6 +164,9 @@ class NodeKernels:
 
     def forget(self, kernel_id: str) -> None:
         self.jobs.pop(kernel_id, None)
+        if self._task is not None and not any(j.live for j in self.jobs.values()):
+            self._task.cancel()
+            self._task = None
 
     def job_ids(self) -> list[str]:
         """Ids the watcher should ask about (jobs not known to have ended)."""
@@ -231,6 +237,43 @@ class NodeKernels:
             )
             job.changed.set()
         return job
+
+
+async def sweep(directory: str, slurm: Slurm) -> list[str]:
+    """Cancel the jobs of node kernels whose server (a process on this host) is gone, and
+    remove their directories; the ids of the jobs cancelled. Kernels of servers still running
+    (or on other hosts: their leases end them) are left alone."""
+    from .jobfiles import process_identity, process_start
+
+    here = process_identity()["host"]
+    cancelled: list[str] = []
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return cancelled
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            owner = json.loads(Path(entry.path, "owner.json").read_text())
+        except (OSError, ValueError):
+            continue
+        alive = process_start(int(owner.get("pid", 0))) == owner.get("started")
+        if owner.get("host") != here or (alive and owner.get("started") is not None):
+            continue
+        try:
+            job_id = Path(entry.path, "job.id").read_text().strip()
+        except OSError:
+            job_id = ""
+        if job_id:
+            try:
+                if await slurm.cancel(job_id):
+                    cancelled.append(job_id)
+            except ContainerKernelError as exc:
+                log.warning("Stale node kernel job %s was not cancelled: %s", job_id, exc)
+                continue
+        remove_directory(entry.path)
+    return cancelled
 
 
 def remove_directory(path: str) -> None:

@@ -21,6 +21,8 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Type, default
 
 from ..batch.service import BatchService
+from ..nodes.provisioner import node_kernel_dir
+from ..nodes.tracker import NodeKernels, sweep
 from ..site import CONFIG_FILE_NAME, SiteConfig, load_site_config
 from .environment import EnvironmentReport
 from .handlers import ROUTES
@@ -88,6 +90,7 @@ class ContainerKernelsApp(ExtensionApp):
     kernels: KernelRegistry
     pulls: PullOperations
     environment: EnvironmentReport
+    node_kernels: NodeKernels
 
     def initialize_settings(self) -> None:
         """Build the shared services from the server's config (called once, before routes)."""
@@ -113,6 +116,10 @@ class ContainerKernelsApp(ExtensionApp):
             ttl=self.environment_ttl,
             root_dir=str(self.batch.paths.real_root),
         )
+        # Node kernels' jobs ride along in the batch watcher's rounds (one squeue for all).
+        self.node_kernels = NodeKernels.instance()
+        self.node_kernels.attach(self.batch.watcher)
+        self._cancel_pending_on_shutdown(serverapp.kernel_manager)
         self.log.info(
             "Container kernels: REST API under %s%s/, job records in %s",
             serverapp.base_url,
@@ -124,11 +131,49 @@ class ContainerKernelsApp(ExtensionApp):
         self.handlers.extend((f"/{URL_PREFIX}/{path}", handler) for path, handler in ROUTES)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        """Start the shared job watcher once the server's event loop runs."""
+        """Start the shared job watcher once the server's event loop runs, and cancel the jobs
+        node kernels of earlier servers on this host left behind."""
         self.batch.watcher.start()
+        try:
+            stale = await sweep(node_kernel_dir(self.site.node_kernel_dir), self.batch.slurm)
+        except Exception:  # never keep the server from starting
+            self.log.exception("Sweeping stale node kernel jobs failed")
+            stale = []
+        if stale:
+            self.log.warning(
+                "Container kernels: cancelled %d node kernel job(s) of a server that is gone: %s",
+                len(stale),
+                ", ".join(stale),
+            )
+
+    def _cancel_pending_on_shutdown(self, kernel_manager: Any) -> None:
+        """With ``use_pending_kernels``, jupyter_client's shutdown of a kernel that is still
+        starting waits for its start to end: for a node kernel in the queue, that could be
+        hours. Cancel its job first, so the start fails at once and the shutdown goes on."""
+        original = kernel_manager.shutdown_kernel
+        nodes = self.node_kernels
+
+        async def shutdown_kernel(kernel_id: str, *args: Any, **kwargs: Any) -> Any:
+            job = nodes.jobs.get(kernel_id)
+            if job is not None and job.live and job.agent is None:
+                try:
+                    await nodes.cancel(kernel_id)
+                except Exception:
+                    self.log.exception("Cancelling node kernel %s's job failed", kernel_id)
+            return await original(kernel_id, *args, **kwargs)
+
+        kernel_manager.shutdown_kernel = shutdown_kernel
 
     async def stop_extension(self) -> None:
-        """Stop the job watcher and cancel running pulls (called by the server on shutdown)."""
+        """Stop the job watcher, cancel running pulls and the jobs of node kernels still in
+        the queue (running ones end with their kernels' shutdown, which the server does)."""
+        nodes = getattr(self, "node_kernels", None)
+        for job in list(nodes.jobs.values()) if nodes is not None else []:
+            if job.live and job.agent is None:
+                try:
+                    await nodes.cancel(job.kernel_id)  # type: ignore[union-attr]
+                except Exception:
+                    self.log.exception("Cancelling node kernel %s's job failed", job.kernel_id)
         pulls = getattr(self, "pulls", None)
         if pulls is not None:
             await pulls.stop()

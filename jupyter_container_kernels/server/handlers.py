@@ -309,9 +309,42 @@ class JobHandler(BaseHandler):
         self.write_json(batch.api(await batch.cancel(job_id)))
 
 
+class NodeKernelsHandler(BaseHandler):
+    """``GET node-kernels``: this server's kernels on compute nodes (queued, starting, running,
+    and those that ended under their kernel), with Slurm's state, reason and time left."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        nodes = self.app.node_kernels
+        self.write_json(
+            {
+                "node_kernels": [job.to_dict() for job in nodes.jobs.values()],
+                "scheduler_error": nodes.last_error,
+            }
+        )
+
+
+class NodeKernelHandler(BaseHandler):
+    """``GET node-kernels/{kernel_id}``; ``DELETE`` cancels its job (a waiting start fails,
+    a running kernel is reported dead)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str) -> None:
+        self.write_json(self.app.node_kernels.get(kernel_id).to_dict())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, kernel_id: str) -> None:
+        job = await self.app.node_kernels.cancel(kernel_id)
+        self.write_json(job.to_dict())
+
+
 _NAME = r"(?P<name>[^/]+)"
 _JOB_ID = r"(?P<job_id>[^/]+)"
 _PULL_ID = r"(?P<pull_id>[^/]+)"
+_KERNEL_ID = r"(?P<kernel_id>[0-9a-fA-F\-]{1,64})"
 
 #: Routes relative to ``{base_url}container-kernels/``.
 ROUTES: list[tuple[str, type[BaseHandler]]] = [
@@ -326,4 +359,6 @@ ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("batch/values", ValuesHandler),
     ("jobs", JobsHandler),
     (f"jobs/{_JOB_ID}", JobHandler),
+    ("node-kernels", NodeKernelsHandler),
+    (f"node-kernels/{_KERNEL_ID}", NodeKernelHandler),
 ]

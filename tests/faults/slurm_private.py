@@ -12,6 +12,13 @@ and run out-of-memory jobs, so they get a cluster of their own:
   ``SLURM_CONF`` (:attr:`PrivateSlurm.env`, :meth:`PrivateSlurm.slurm`), nothing else;
 * munged is shared (one key per machine; the shared cluster's ``slurm.sh start`` starts it).
 
+With ``netns=True`` the cluster has two hosts: the compute node's slurmd runs in its own
+network namespace (``nsenter --net``; ``ip netns exec`` would remount /sys and break slurmd's
+cgroup plugin), reached over a veth pair with addresses in a private 10.x subnet, its name in
+``/etc/hosts`` (removed again at stop). Jobs, and the kernels they start, then live on the
+node's address (:attr:`PrivateSlurm.node_ip`), not the server's: a ``127.0.0.1`` shortcut
+fails as on a real cluster.
+
 Options: ``min_job_age`` (seconds Slurm keeps finished jobs; Slurm purges them in a pass that
 runs about once a minute), ``cgroup=True`` (``task/cgroup`` + ``proctrack/cgroup`` with memory
 enforcement, for out-of-memory jobs; needs a writable cgroup v1 memory hierarchy or cgroup v2),
@@ -31,6 +38,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -39,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 SBIN = ("/usr/sbin", "/sbin", "/usr/bin")
+#: Marks the /etc/hosts lines a two-host cluster adds (and removes).
+HOSTS_MARK = "jupyter-container-kernels test node"
 
 
 class ClusterError(RuntimeError):
@@ -116,6 +126,8 @@ class PrivateSlurm:
         message_timeout: int | None = None,
         over_time_limit: int = 0,
         base: str | None = None,
+        netns: bool = False,
+        gpus: int = 0,
     ) -> None:
         self.base = Path(base or tempfile.mkdtemp(prefix="jckf-", dir="/tmp"))
         self.base.chmod(0o755)
@@ -135,6 +147,12 @@ class PrivateSlurm:
         self.message_timeout = message_timeout
         self.over_time_limit = over_time_limit
         self._mariadbd: subprocess.Popen[bytes] | None = None
+        self.netns = netns
+        self.gpus = gpus
+        subnet = 10 + int.from_bytes(os.urandom(1), "big") % 240
+        self.ns_name = f"jck{tag[:8]}"
+        self.host_ip = f"10.253.{subnet}.1" if netns else "127.0.0.1"
+        self.node_ip = f"10.253.{subnet}.2" if netns else "127.0.0.1"
         self.conf = self.base / "slurm.conf"
         self.log_dir = self.base / "log"
         #: The environment for client commands: SLURM_CONF names this cluster.
@@ -166,10 +184,21 @@ class PrivateSlurm:
         else:
             accounting = "AccountingStorageType=accounting_storage/none"
         extra = f"MessageTimeout={self.message_timeout}\n" if self.message_timeout else ""
+        node_hostname = "" if self.netns else f"NodeHostname={self.host} "
+        gres = f"Gres=gpu:{self.gpus} " if self.gpus else ""
+        if self.gpus:
+            extra += "GresTypes=gpu\n"
+            for i in range(self.gpus):  # character devices: slurmd then sets CUDA_VISIBLE_DEVICES
+                device = b / f"fakegpu{i}"
+                if not device.exists():
+                    os.mknod(device, 0o600 | stat.S_IFCHR, os.makedev(195, i))
+            (b / "gres.conf").write_text(
+                f"AutoDetect=off\nNodeName={self.node} Name=gpu File={b}/fakegpu[0-{self.gpus - 1}]\n"
+            )
         self.conf.write_text(
             f"""# Written by tests/faults/slurm_private.py - a private fault-test cluster.
 ClusterName={self.cluster_name}
-SlurmctldHost={self.host}(127.0.0.1)
+SlurmctldHost={self.host}({self.host_ip})
 SlurmctldPort={self.ctld_port}
 SlurmdPort={self.slurmd_port}
 SlurmUser=root
@@ -200,9 +229,9 @@ SlurmdTimeout=300
 InactiveLimit=0
 KillWait={self.kill_wait}
 {extra}SlurmdParameters=config_overrides
-NodeName={self.node} NodeAddr=127.0.0.1 NodeHostname={self.host} CPUs={self.cpus} Boards=1 \
+NodeName={self.node} NodeAddr={self.node_ip} {node_hostname}CPUs={self.cpus} Boards=1 \
 SocketsPerBoard=1 CoresPerSocket={self.cpus} ThreadsPerCore=1 RealMemory={self.memory_mb} \
-State=UNKNOWN
+{gres}State=UNKNOWN
 PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """
         )
@@ -260,8 +289,13 @@ PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
         self.write_config()
         if self.accounting:
             self._start_accounting()
+        if self.netns:
+            self._make_netns()
         self.start_controller(clean=True)
-        self._daemon([_exe("slurmd"), "-N", self.node, "-f", str(self.conf)])
+        slurmd = [_exe("slurmd"), "-N", self.node, "-f", str(self.conf)]
+        if self.netns:
+            slurmd = [_exe("nsenter"), f"--net=/run/netns/{self.ns_name}", *slurmd]
+        self._daemon(slurmd)
         _wait(
             f"node {self.node} idle",
             lambda: self.node_state() == "idle",
@@ -278,6 +312,36 @@ PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
         )
         self.start_seconds = time.monotonic() - t0
         return self
+
+    def _make_netns(self) -> None:
+        """The node's network namespace, a veth pair into it, and its name in /etc/hosts."""
+        ns, host_if, node_if = self.ns_name, f"{self.ns_name}h", f"{self.ns_name}n"
+        ip = _exe("ip")
+        for argv in (
+            [ip, "netns", "add", ns],
+            [ip, "link", "add", host_if, "type", "veth", "peer", "name", node_if],
+            [ip, "link", "set", node_if, "netns", ns],
+            [ip, "addr", "add", f"{self.host_ip}/24", "dev", host_if],
+            [ip, "link", "set", host_if, "up"],
+            [ip, "netns", "exec", ns, ip, "addr", "add", f"{self.node_ip}/24", "dev", node_if],
+            [ip, "netns", "exec", ns, ip, "link", "set", node_if, "up"],
+            [ip, "netns", "exec", ns, ip, "link", "set", "lo", "up"],
+        ):
+            self._daemon(argv)
+        with open("/etc/hosts", "a") as hosts:
+            hosts.write(f"{self.node_ip} {self.node}  # {HOSTS_MARK}\n")
+
+    def _remove_netns(self) -> None:
+        subprocess.run(["ip", "netns", "del", self.ns_name], capture_output=True, check=False)
+        hosts = Path("/etc/hosts")
+        lines = hosts.read_text().splitlines(keepends=True)
+        hosts.write_text(
+            "".join(x for x in lines if not x.startswith(f"{self.node_ip} {self.node} "))
+        )
+
+    def in_node(self, *argv: str) -> list[str]:
+        """``argv`` run in the node's network namespace (as the node's processes are)."""
+        return ["nsenter", f"--net=/run/netns/{self.ns_name}", *argv] if self.netns else list(argv)
 
     def start_controller(self, *, clean: bool = False) -> None:
         """Start slurmctld (again): with the saved state unless ``clean``."""
@@ -413,6 +477,8 @@ PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
         if self._mariadbd is not None:  # our child: reap it
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._mariadbd.wait(timeout=15)
+        if self.netns:
+            self._remove_netns()
         if purge:
             shutil.rmtree(self.base, ignore_errors=True)
 
