@@ -7,6 +7,7 @@ connection goes to the node's address; a 127.0.0.1 shortcut anywhere would fail 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -124,27 +125,24 @@ async def test_interrupt_restart_and_shutdown_behave_as_with_a_local_kernel(
 async def test_five_kernels_share_the_node_without_port_clashes_and_restart_in_their_jobs(
     node_kernel: Any, test_image: str
 ) -> None:
-    async with (
-        node_kernel(charliecloud(test_image, slurm={"cpus_per_task": 1})) as (km1, kc1),
-        node_kernel(charliecloud(test_image, slurm={"cpus_per_task": 1})) as (km2, kc2),
-        node_kernel(charliecloud(test_image, slurm={"cpus_per_task": 1})) as (km3, kc3),
-        node_kernel(charliecloud(test_image, slurm={"cpus_per_task": 1})) as (km4, kc4),
-    ):
-        async with node_kernel(charliecloud(test_image, slurm={"cpus_per_task": 1})) as (
-            km5,
-            kc5,
-        ):
-            kms, kcs = [km1, km2, km3, km4, km5], [kc1, kc2, kc3, kc4, kc5]
-            jobs = [km.provisioner.job.job_id for km in kms]
-            ports = [km.get_connection_info()["shell_port"] for km in kms]
-            assert len(set(jobs)) == 5 and len(set(ports)) == 5
-            for i, kc in enumerate(kcs):
-                assert (await run(kc, f"print({i} * 2)")).strip() == str(i * 2)
-            await asyncio.gather(*(km.restart_kernel() for km in kms))
-            for km, kc, job_id in zip(kms, kcs, jobs, strict=True):
-                await kc.wait_for_ready(timeout=30)
-                assert km.provisioner.job.job_id == job_id
-                assert (await run(kc, "print('ok')")).strip() == "ok"
+    async with contextlib.AsyncExitStack() as stack:
+        started = [
+            await stack.enter_async_context(
+                node_kernel(charliecloud(test_image, slurm={"cpus_per_task": 1}))
+            )
+            for _ in range(5)
+        ]
+        kms, kcs = [km for km, _ in started], [kc for _, kc in started]
+        jobs = [km.provisioner.job.job_id for km in kms]
+        ports = [km.get_connection_info()["shell_port"] for km in kms]
+        assert len(set(jobs)) == 5 and len(set(ports)) == 5
+        for i, kc in enumerate(kcs):
+            assert (await run(kc, f"print({i} * 2)")).strip() == str(i * 2)
+        await asyncio.gather(*(km.restart_kernel() for km in kms))
+        for km, kc, job_id in zip(kms, kcs, jobs, strict=True):
+            await kc.wait_for_ready(timeout=30)
+            assert km.provisioner.job.job_id == job_id
+            assert (await run(kc, "print('ok')")).strip() == "ok"
 
 
 async def test_slurm_settings_are_validated_by_the_batch_resources_validator(
