@@ -249,7 +249,8 @@ class Agent:
         if op == "status":
             alive = kernel is not None and kernel.proc.returncode is None
             rc = None if kernel is None else kernel.proc.returncode
-            return {"ok": True, "alive": alive, "returncode": rc}
+            # ending: Slurm signalled the job (scancel, time limit): the allocation is going
+            return {"ok": True, "alive": alive, "returncode": rc, "ending": self.done.is_set()}
         if op == "signal":
             if kernel is not None:
                 kernel.signal(int(body["signum"]), bool(body.get("group", True)))

@@ -94,9 +94,9 @@ class NodeKernelProvisioner(ContainerProvisioner):
         prepare, the agent restarts the kernel in the same job."""
         job = self.job
         if job is not None and not job.live:
+            self._allocation_ended()
             raise KernelStartError(
-                f"{job.message or 'The kernel Slurm job has ended.'} Shut this kernel down and "
-                "start a new one to queue a new job."
+                f"{job.message} Shut this kernel down and start a new one to queue a new job."
             )
         if job is not None:  # a restart in the same allocation
             kwargs.pop("extra_arguments", None)
@@ -251,7 +251,9 @@ class NodeKernelProvisioner(ContainerProvisioner):
 
     @property
     def has_process(self) -> bool:
-        return self.job is not None and self.job.live and self.agent is not None
+        """True from the kernel's start to its shutdown (also after the allocation ended under
+        it: :meth:`poll` then says why, once, and stops the restarter)."""
+        return self.job is not None and self.agent is not None
 
     async def poll(self) -> int | None:
         job, agent = self.job, self.agent
@@ -270,7 +272,15 @@ class NodeKernelProvisioner(ContainerProvisioner):
             self._agent_misses += 1
             return None  # unknown is not dead: the job is still there (or squeue failed)
         self._agent_misses = 0
-        return None if status.get("alive") else int(status.get("returncode") or 0)
+        if status.get("alive"):
+            return None
+        # The kernel exited: by itself (the restarter restarts it in this job), or because
+        # the allocation is ending (then nothing may restart it).
+        await self.tracker.refresh(job)
+        if status.get("ending") or not job.live:
+            self._allocation_ended()
+            return 1
+        return int(status.get("returncode") or 0)
 
     async def wait(self) -> int | None:
         while True:
@@ -329,7 +339,14 @@ class NodeKernelProvisioner(ContainerProvisioner):
         job = self.job
         assert job is not None
         if job.message is None:
-            job.message = self._ended_text(job)
+            if job.live:  # Slurm has not said so yet: the agent was signalled
+                job.state = "ENDING"
+                job.message = (
+                    f"The kernel's Slurm job {job.job_id} is ending: Slurm signalled it "
+                    "(scancel, its time limit or a node shutdown)."
+                )
+            else:
+                job.message = self._ended_text(job)
             self.log.warning("Node kernel %s: %s", self.kernel_id, job.message)
         restarter = getattr(self.parent, "_restarter", None)
         if restarter is not None:
