@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from traitlets import Bool, Enum, List
 
 from ..errors import SpecError
+from ..nodes.settings import RESOURCE_KEYS
 from ..site import SiteConfig
 from ..spec import ContainerSpec
 from .base import JSON_FLAG, Text, Verb
@@ -118,15 +119,51 @@ class InstallApp(SpecOptions):
     display_name = Text(config=True, help="Name shown in the launcher (default: NAME (container)).")
     no_probe = Bool(False, config=True, help="Install without probing the image.")
     force = Bool(False, config=True, help="Replace a kernel of the same name.")
+    # A node kernel (runs in a Slurm job on a compute node): submit's resource names.
+    slurm = Bool(
+        False,
+        config=True,
+        help="Run the kernel on a compute node Slurm allocates (the site's node_defaults; "
+        "implied by any of the resource options).",
+    )
+    partition = Text(config=True, help="Node kernel: --partition, e.g. gpu.")
+    account = Text(config=True, help="Node kernel: --account to charge.")
+    qos = Text(config=True, help="Node kernel: --qos.")
+    reservation = Text(config=True, help="Node kernel: --reservation.")
+    time = Text(config=True, help="Node kernel: --time limit, e.g. 2:00:00.")
+    cpus_per_task = Text(config=True, help="Node kernel: --cpus-per-task.")
+    mem = Text(config=True, help="Node kernel: --mem, e.g. 32G.")
+    gpus = Text(config=True, help="Node kernel: --gpus, [type:]count.")
+    gres = Text(config=True, help="Node kernel: --gres, e.g. gpu:1.")
+    pending_timeout = Text(
+        config=True, help="Node kernel: seconds the job may wait in the queue (0: no limit)."
+    )
     aliases: ClassVar[dict[str, Any]] = {
         **_SPEC_ALIASES, "name": "InstallApp.kernel_name", "display-name": "InstallApp.display_name",
         "prefix": "ScopedVerb.prefix",
+        **{k.replace("_", "-"): f"InstallApp.{k}" for k in (*RESOURCE_KEYS, "pending_timeout")},
     }  # fmt: skip
     flags: ClassVar[dict[str, Any]] = {
         **SCOPE_FLAGS,
         "no-probe": ({"InstallApp": {"no_probe": True}}, "Do not probe the image first."),
         "force": ({"InstallApp": {"force": True}}, "Replace an existing kernel of that name."),
+        "slurm": (
+            {"InstallApp": {"slurm": True}},
+            "Run the kernel on a compute node (in a Slurm job) with the site's node_defaults.",
+        ),
     }
+
+    def slurm_data(self) -> dict[str, Any] | None:
+        """The ``slurm`` block the flags describe (None: a kernel where the server runs)."""
+        data: dict[str, Any] = {k: getattr(self, k) for k in RESOURCE_KEYS if getattr(self, k)}
+        if self.pending_timeout:
+            try:
+                data["pending_timeout"] = float(self.pending_timeout)
+            except ValueError:
+                raise SpecError(
+                    "--pending-timeout", f"{self.pending_timeout!r} is not a number of seconds."
+                ) from None
+        return data if data or self.slurm else None
 
     def run(self) -> None:
         from ..images.sources import is_archive
@@ -152,6 +189,7 @@ class InstallApp(SpecOptions):
                 probe=not self.no_probe,
                 force=self.force,
                 site=site,
+                slurm=self.slurm_data(),
             )
         )
         probe = f"; {kernel.probe.message}" if kernel.probe else ""
@@ -181,15 +219,36 @@ class ListApp(Verb):
             print("No container kernels. Add one with `jupyter container-kernels install IMAGE`.")
             return
         rows = [
-            ("NAME", "DISPLAY NAME", "IMAGE", "RUNTIME", "GPU", "MODULES", "SCOPE", "IMAGE PRESENT")
+            (
+                "NAME",
+                "DISPLAY NAME",
+                "IMAGE",
+                "RUNTIME",
+                "GPU",
+                "MODULES",
+                "RUNS ON",
+                "SCOPE",
+                "IMAGE PRESENT",
+            )
         ]
         for k in kernels:
             rows.append((k.name, k.display_name, k.spec.image, k.spec.runtime, k.spec.gpu,
-                         ",".join(k.spec.modules) or "-", k.scope + (" (catalog)" if k.managed else ""),
+                         ",".join(k.spec.modules) or "-", _runs_on(k),
+                         k.scope + (" (catalog)" if k.managed else ""),
                          "yes" if k.image_present else "NO"))  # fmt: skip
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
             print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
+def _runs_on(kernel: Any) -> str:
+    """``server``, or ``node (sbatch options)`` for a node kernel."""
+    if kernel.slurm is None:
+        return "server"
+    options = " ".join(
+        o if v is None else f"{o}={v}" for o, v in kernel.slurm.resources.directives()
+    )
+    return f"node ({options or 'site defaults'})"
 
 
 class ShowApp(Verb):
@@ -214,6 +273,7 @@ class ShowApp(Verb):
         print(f"  image present: {'yes' if kernel.image_present else 'NO'}")
         if kernel.image_digest:
             print(f"  image digest: {kernel.image_digest}")
+        print(f"  runs on: {_runs_on(kernel)}")
         for key, value in kernel.spec.to_dict().items():
             print(f"  {key}: {json.dumps(value) if not isinstance(value, str) else value}")
         print(

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, ContainerKernelError, ImageError, PolicyError, SpecError
+from ..nodes.settings import NodeSettings
 from ..site import SiteConfig, load_site_config
 from ..spec import ContainerSpec
 from .files import (
@@ -61,7 +62,7 @@ else:  # pragma: no cover - Python 3.10
 #: Keys of a ``[kernels.NAME]`` entry besides the spec's.
 ENTRY_KEYS = ("display_name", "logo")
 #: Keys of ``[defaults]``.
-DEFAULT_KEYS = (*tuple(k for k in ContainerSpec.KEYS if k != "image"), "logo")
+DEFAULT_KEYS = (*tuple(k for k in ContainerSpec.KEYS if k != "image"), "logo", "slurm")
 ACTIONS = ("created", "updated", "removed", "unchanged")
 
 
@@ -85,6 +86,8 @@ class CatalogEntry:
     display_name: str
     spec: ContainerSpec
     logo: str | None = None
+    #: ``[kernels.NAME.slurm]``: a node kernel (runs in a Slurm job on a compute node).
+    slurm: NodeSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,8 @@ def _entry(name: str, entry: Any, defaults: dict[str, Any], site: SiteConfig) ->
     if not isinstance(entry, dict):
         raise SpecError(where, "expected a table of settings.")
     for key in entry:
-        if key not in (*ENTRY_KEYS, *ContainerSpec.KEYS):
-            keys = ", ".join((*ENTRY_KEYS, *ContainerSpec.KEYS))
+        if key not in (*ENTRY_KEYS, *ContainerSpec.KEYS, "slurm"):
+            keys = ", ".join((*ENTRY_KEYS, *ContainerSpec.KEYS, "slurm"))
             raise SpecError(f"{where}.{key}", f"unknown key; an entry takes: {keys}.")
     merged = {**defaults, **entry}
     display_name = merged.pop("display_name", f"{name} (container)")
@@ -177,11 +180,13 @@ def _entry(name: str, entry: Any, defaults: dict[str, Any], site: SiteConfig) ->
         )
     if logo is not None and Path(logo).suffix.lower() not in (".png", ".svg"):
         raise SpecError(logo_field, f"{logo!r} is not a .png or .svg file.")
+    block = merged.pop("slurm", None)
     try:
         spec = site.build_spec(merged, where=where)
+        slurm = None if block is None else NodeSettings.from_dict(block, where=f"{where}.slurm")
     except SpecError as exc:
         raise _blame_defaults(exc, where, entry, defaults) from None
-    return CatalogEntry(name, display_name, spec, logo)
+    return CatalogEntry(name, display_name, spec, logo, slurm)
 
 
 def _blame_defaults(
@@ -276,7 +281,8 @@ async def sync(
         directory = target / entry.name
         field = f"kernels.{entry.name}.logo" if entry.logo else "logo"
         files = kernel_files(
-            kernel_json(entry.spec, entry.display_name, **ours), logo_files(site, entry.logo, field)
+            kernel_json(entry.spec, entry.display_name, slurm=entry.slurm, **ours),
+            logo_files(site, entry.logo, field),
         )
         current, marker = _marker(directory)
         if not directory.exists():

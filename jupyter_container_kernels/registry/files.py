@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConflictError, PolicyError, SpecError
+from ..nodes.settings import NodeSettings
 from ..site import SiteConfig
 from ..spec import ContainerSpec
 
@@ -38,6 +39,7 @@ def kernel_json(
     *,
     managed_by: str | None = None,
     catalog: str | None = None,
+    slurm: NodeSettings | None = None,
 ) -> dict[str, Any]:
     """The kernel.json of a container kernel. Catalog kernels (``managed_by="catalog"``) carry
     the ``metadata.container_kernels`` marker; other kernels need none (their provisioner name
@@ -45,6 +47,8 @@ def kernel_json(
     metadata: dict[str, Any] = {
         "kernel_provisioner": {"provisioner_name": PROVISIONER_NAME, "config": spec.to_dict()},
     }
+    if slurm is not None:  # a node kernel: runs in a Slurm job on a compute node
+        metadata["kernel_provisioner"]["config"]["slurm"] = slurm.to_dict()
     if managed_by:
         metadata["container_kernels"] = {
             "version": METADATA_VERSION,

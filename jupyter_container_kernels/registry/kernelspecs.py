@@ -40,6 +40,7 @@ from ..errors import (
     SpecError,
 )
 from ..images.store import stored_digest
+from ..nodes.settings import NodeSettings
 from ..site import SiteConfig, load_site_config
 from ..spec import ContainerSpec
 from .files import (
@@ -75,9 +76,13 @@ class ContainerKernel:
     probe: ProbeResult | None
     catalog: str | None = None
     image_digest: str | None = None  # what the image store recorded for a pulled image
+    #: A node kernel's Slurm settings (None: it runs where the server runs).
+    slurm: NodeSettings | None = None
 
     def to_dict(self) -> dict[str, Any]:
         digest = {"image_digest": self.image_digest} if self.image_digest else {}
+        if self.slurm is not None:
+            digest["slurm"] = self.slurm.to_dict()
         return {
             "name": self.name,
             "display_name": self.display_name,
@@ -174,8 +179,13 @@ def _read(name: str, resource_dir: str, site: SiteConfig) -> ContainerKernel | B
     provisioner = metadata.get("kernel_provisioner") if isinstance(metadata, dict) else None
     if not isinstance(provisioner, dict) or provisioner.get("provisioner_name") != PROVISIONER_NAME:
         return None
+    config = dict(provisioner.get("config") or {})
+    block = config.pop("slurm", None)
     try:
-        spec = site.build_spec(provisioner.get("config") or {}, where=f"{path}: config")
+        spec = site.build_spec(config, where=f"{path}: config")
+        slurm = (
+            None if block is None else NodeSettings.from_dict(block, where=f"{path}: config.slurm")
+        )
     except ContainerKernelError as exc:
         return BrokenKernel(name, resource_dir, str(exc))
     ours = metadata.get("container_kernels") or {}
@@ -195,6 +205,7 @@ def _read(name: str, resource_dir: str, site: SiteConfig) -> ContainerKernel | B
         probe=cached_probe(spec),
         catalog=ours.get("catalog") if managed else None,
         image_digest=stored_digest(spec.image) if spec.is_path_image and present else None,
+        slurm=slurm,
     )
 
 
@@ -254,8 +265,12 @@ async def install_kernel(
     probe: bool = True,
     force: bool = False,
     site: SiteConfig | None = None,
+    slurm: NodeSettings | dict[str, Any] | None = None,
 ) -> ContainerKernel:
     """Install a container kernel in ``scope`` and return it.
+
+    ``slurm`` makes it a node kernel (its block validated like batch resources; errors name
+    ``slurm.<field>``).
 
     ``spec`` may be a dict (validated with the site's defaults; errors name ``spec.<field>``);
     ``name`` defaults to one derived from the image. User installs must use an image under
@@ -267,6 +282,8 @@ async def install_kernel(
     site = site or load_site_config()
     if not isinstance(spec, ContainerSpec):
         spec = site.build_spec(spec, where="spec")
+    if slurm is not None and not isinstance(slurm, NodeSettings):
+        slurm = NodeSettings.from_dict(slurm, where="slurm")
     name = check_name(name) if name else name_from_image(spec.image)
     display_name = display_name or f"{name} (container)"
     target = kernels_dir(scope, prefix)
@@ -281,7 +298,7 @@ async def install_kernel(
             "replace it with --force."
         )
     check_writable(target, scope)
-    files = kernel_files(kernel_json(spec, display_name), logo_files(site))
+    files = kernel_files(kernel_json(spec, display_name, slurm=slurm), logo_files(site))
     if probe:
         result = await probe_image(spec, site=site)
         if not result.ok:
@@ -332,7 +349,7 @@ def update_kernel(
     path = Path(kernel.resource_dir) / "kernel.json"
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
-    new = kernel_json(spec, display_name or kernel.display_name)
+    new = kernel_json(spec, display_name or kernel.display_name, slurm=kernel.slurm)
     data["display_name"] = new["display_name"]
     data["argv"] = new["argv"]
     data["metadata"]["kernel_provisioner"] = new["metadata"]["kernel_provisioner"]

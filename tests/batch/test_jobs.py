@@ -189,12 +189,15 @@ def test_the_rest_shape_uses_paths_relative_to_the_root():
 
 def test_squeue_rows_become_states_per_job_and_per_array_task():
     # real `squeue --array --states=all --Format=...:|` output of a failed job and a 2-task array
+    # (the last four columns, NodeList, TimeLeft, TimeLimit and Comment, serve node kernels; a
+    # comment may hold '|')
     stdout = (
         "1|1|N/A|FAILED|NonZeroExitCode|768|2026-11-21T06:01:59|2026-11-21T06:02:00|"
-        "2026-11-21T06:02:00|\n"
+        "2026-11-21T06:02:00|vm|INVALID|UNLIMITED||\n"
         "13|12|0|CANCELLED|None|15|2026-11-21T06:02:05|2026-11-21T06:02:06|"
-        "2026-11-21T06:02:08|\n"
-        "12|12|1|RUNNING|None|0|2026-11-21T06:02:05|2026-11-21T06:02:06|NONE|\n"
+        "2026-11-21T06:02:08|vm|INVALID|UNLIMITED||\n"
+        "12|12|1|RUNNING|None|0|2026-11-21T06:02:05|2026-11-21T06:02:06|NONE|vm|1:59:12|"
+        "2:00:00|a|b|\n"
     )
     states = parse_squeue(stdout)
     assert states["1"] == [
@@ -207,11 +210,15 @@ def test_squeue_rows_become_states_per_job_and_per_array_task():
             "2026-11-21T06:01:59",
             "2026-11-21T06:02:00",
             "2026-11-21T06:02:00",
+            nodes="vm",
+            time_left="INVALID",
+            time_limit="UNLIMITED",
         )
     ]
     cancelled, running = states["12"]
     assert (cancelled.task, cancelled.state, cancelled.exit_code) == (0, "CANCELLED", 128 + 15)
     assert (running.task, running.state, running.ended) == (1, "RUNNING", None)
+    assert (running.time_left, running.time_limit, running.comment) == ("1:59:12", "2:00:00", "a|b")
 
 
 def test_sacct_rows_become_states_when_accounting_is_there():

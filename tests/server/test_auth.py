@@ -29,6 +29,8 @@ EXPECTED_ROUTES = {
     "batch/values",
     "jobs",
     "jobs/x",
+    "node-kernels",
+    "node-kernels/x",
 }
 
 
