@@ -196,6 +196,25 @@ def slurm_cluster() -> Iterator[None]:
         subprocess.run(["bash", slurm_sh, "stop"], capture_output=True, timeout=120, check=False)
 
 
+@pytest.fixture(scope="module")
+def node_cluster() -> Iterator[Any]:
+    """A private two-host Slurm (``faults.slurm_private.PrivateSlurm`` with ``netns=True``): the
+    compute node runs in its own network namespace at its own address, with 8 CPUs and 2 fake
+    GPUs. Client commands reach it through ``SLURM_CONF`` (see ``cluster_env``)."""
+    from faults.slurm_private import PrivateSlurm
+
+    with PrivateSlurm(netns=True, gpus=2, cpus=8, min_job_age=600, kill_wait=2) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster_env(node_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``node_cluster``, with ``SLURM_CONF`` naming it in this process (and so for the servers,
+    kernels and jobs it starts)."""
+    monkeypatch.setenv("SLURM_CONF", str(node_cluster.conf))
+    return node_cluster
+
+
 @pytest.fixture
 def make_container_kernel(jp_environ: None, jp_kernel_dir: Path) -> Callable[..., str]:
     """``make(name, config, *, argv=None, interrupt_mode="message", **kernel_json) -> name``.

@@ -1,8 +1,7 @@
 """Fixtures for node kernels: a two-host Slurm cluster and kernels started on its node.
 
-* ``node_cluster`` (module scope): a private Slurm (:class:`~tests.faults.slurm_private.
-  PrivateSlurm` with ``netns=True``) whose compute node runs in its own network namespace at its
-  own address, with 8 CPUs and 2 fake GPUs. Client commands reach it through ``SLURM_CONF``.
+* ``node_cluster`` / ``cluster_env`` (tests/conftest.py): the two-host Slurm, and the same with
+  ``SLURM_CONF`` set for this process.
 * ``node_kernel(config, **km)``: ``async with`` a started, ready node kernel (jupyter_client's
   AsyncKernelManager, as JupyterLab's server starts kernels) and its client; shut down after,
   and checked to leave no job behind.
@@ -25,18 +24,6 @@ from jupyter_container_kernels.nodes.tracker import NodeKernels
 
 #: The lease of node kernels in these tests (seconds): short, so a lost server shows quickly.
 LEASE = 6.0
-
-
-@pytest.fixture(scope="module")
-def node_cluster() -> Iterator[PrivateSlurm]:
-    with PrivateSlurm(netns=True, gpus=2, cpus=8, min_job_age=600, kill_wait=2) as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def cluster_env(node_cluster: PrivateSlurm, monkeypatch: pytest.MonkeyPatch) -> PrivateSlurm:
-    monkeypatch.setenv("SLURM_CONF", str(node_cluster.conf))
-    return node_cluster
 
 
 @pytest.fixture
