@@ -83,9 +83,10 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
         compute node: its config has a ``slurm`` block, or ``c.SiteConfig.node_kernels`` is
         ``"always"``. One provisioner name in kernel.json either way."""
         if cls is ContainerProvisioner:
-            node = kwargs.get(cls.SLURM_KEY) is not None
-            if not node:
-                node = load_site_config(parent=kwargs.get("parent")).node_kernels == "always"
+            where = load_site_config(parent=kwargs.get("parent")).node_kernels
+            node = where == "always" or (
+                where == "when-configured" and kwargs.get(cls.SLURM_KEY) is not None
+            )
             if node:
                 from .nodes.provisioner import NodeKernelProvisioner
 

@@ -158,8 +158,9 @@ class SiteConfig(Configurable):
         help="Where container kernels run. 'when-configured': on a compute node Slurm allocates "
         "when the kernel.json has a 'slurm' block, else where the Jupyter server runs. 'always': "
         "every container kernel runs on a compute node (node_defaults give the resources of "
-        "kernels without a block): for servers on login nodes. 'never': node kernels are "
-        "refused (servers that are themselves a job on a compute node).",
+        "kernels without a block): for servers on login nodes. 'never': every kernel runs "
+        "where the server runs, 'slurm' blocks are ignored (servers that are themselves a job "
+        "on a compute node; batch jobs set it for the kernel they run).",
     )
     node_defaults = Dict(
         config=True,

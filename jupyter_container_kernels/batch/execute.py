@@ -31,6 +31,7 @@ import nbformat
 from jupyter_core.utils import ensure_async
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from traitlets.config import Config
 
 from .. import __version__
 from ..errors import ContainerKernelError, SpecError
@@ -218,6 +219,8 @@ async def execute_notebook(
 
     client = _Client(
         nb,
+        # This *is* the job: a node kernel's 'slurm' block must not queue another one.
+        config=Config({"SiteConfig": {"node_kernels": "never"}}),
         kernel_name=kernel,
         timeout=cell_timeout,
         startup_timeout=startup_timeout,

@@ -17,6 +17,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
@@ -40,7 +41,7 @@ from .prepare import (
 )
 from .records import JobRecord, JobStore, TaskRecord, now_iso
 from .request import SubmitRequest
-from .resources import check_directive_name
+from .resources import Resources, check_directive_name
 from .script import (
     check_directive_path,
     fill_pattern,
@@ -160,6 +161,7 @@ class BatchService(LoggingConfigurable):
             raise SpecError("kernel", "the notebook names no kernel; choose a container kernel.")
         spec = self.site.effective(self.kernel_spec(kernel))
         check_image(spec)  # a missing image fails now, not minutes later on a node
+        request = self._with_kernel_resources(request, kernel)
         settings = JobSettings(
             site=self.site,
             executor_python=self.executor_python,
@@ -367,6 +369,16 @@ class BatchService(LoggingConfigurable):
         return status
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _with_kernel_resources(self, request: SubmitRequest, kernel: str) -> SubmitRequest:
+        """A node kernel's job starts from the resources of its ``slurm`` block (the request's
+        own fields win): the notebook runs where it ran interactively."""
+        slurm = get_kernel(kernel, self.site).slurm
+        if slurm is None:
+            return request
+        merged = {**slurm.resources.to_dict(), **request.resources.to_dict()}
+        resources = Resources.from_dict(merged, allowed_extra=self.allowed_directives)
+        return replace(request, resources=resources)
 
     def kernel_spec(self, name: str) -> ContainerSpec:
         """The container spec of kernel ``name`` with this site's defaults, as interactive

@@ -32,7 +32,6 @@ from ..errors import (
     ContainerKernelError,
     KernelStartError,
     SchedulerError,
-    SpecError,
 )
 from ..launch import check_image
 from ..provisioner import ContainerProvisioner
@@ -69,12 +68,6 @@ class NodeKernelProvisioner(ContainerProvisioner):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         where = self._where + ".slurm"
-        if self.site.node_kernels == "never":
-            raise SpecError(
-                where,
-                "this site runs container kernels where the Jupyter server runs "
-                "(c.SiteConfig.node_kernels = 'never'); remove the kernel's 'slurm' block.",
-            )
         self.node = NodeSettings.from_dict(
             self.slurm_block, defaults=self.site.node_defaults, where=where
         )
