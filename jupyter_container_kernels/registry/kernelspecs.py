@@ -317,16 +317,22 @@ def _read_ok(name: str, resource_dir: str, site: SiteConfig) -> ContainerKernel:
     return kernel
 
 
+#: ``update_kernel(slurm=UNCHANGED)``: keep the kernel's ``slurm`` block as it is.
+UNCHANGED: Any = object()
+
+
 def update_kernel(
     name: str,
     display_name: str | None = None,
     changes: dict[str, Any] | None = None,
     *,
     site: SiteConfig | None = None,
+    slurm: Any = UNCHANGED,
 ) -> ContainerKernel:
     """Change a user kernel's display name and/or spec fields (PATCH semantics: given fields
     replace, a ``None`` value resets a field to its default, the others stay; the result is
-    validated again). Kernels that are not :attr:`~ContainerKernel.editable` (system kernels,
+    validated again). ``slurm``: a block makes it a node kernel, ``None`` one that runs where
+    the server runs. Kernels that are not :attr:`~ContainerKernel.editable` (system kernels,
     catalog-managed kernels, read-only directories) are refused with :class:`PolicyError`."""
     site = site or load_site_config()
     kernel = get_kernel(name, site)
@@ -349,7 +355,11 @@ def update_kernel(
     path = Path(kernel.resource_dir) / "kernel.json"
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
-    new = kernel_json(spec, display_name or kernel.display_name, slurm=kernel.slurm)
+    if slurm is UNCHANGED:
+        slurm = kernel.slurm
+    elif slurm is not None and not isinstance(slurm, NodeSettings):
+        slurm = NodeSettings.from_dict(slurm, where="slurm")
+    new = kernel_json(spec, display_name or kernel.display_name, slurm=slurm)
     data["display_name"] = new["display_name"]
     data["argv"] = new["argv"]
     data["metadata"]["kernel_provisioner"] = new["metadata"]["kernel_provisioner"]

@@ -22,6 +22,7 @@ from ..batch.parameter_input import parse_fields, read_parameters
 from ..batch.prepare import read_notebook
 from ..batch.service import SubmitRequest
 from ..errors import ContainerKernelError, SpecError
+from ..registry.kernelspecs import UNCHANGED as kernelspecs_unchanged
 from .pulls import PullRequest
 
 if TYPE_CHECKING:
@@ -120,13 +121,16 @@ class KernelsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = self.json_body(("name", "display_name", "spec", "probe"), ("display_name", "spec"))
+        body = self.json_body(
+            ("name", "display_name", "spec", "probe", "slurm"), ("display_name", "spec")
+        )
         spec = self.app.site.build_spec(_mapping(body, "spec"), where="spec")
         kernel = await self.app.kernels.install(
             spec,
             name=_string(body, "name"),
             display_name=_string(body, "display_name"),
             probe=_boolean(body, "probe", True),
+            slurm=_mapping(body, "slurm") if body.get("slurm") is not None else None,
         )
         self.write_json(self.app.kernels.api(kernel), 201)
 
@@ -142,9 +146,12 @@ class KernelHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def patch(self, name: str) -> None:
-        body = self.json_body(("display_name", "spec"))
+        body = self.json_body(("display_name", "spec", "slurm"))
         changes = _mapping(body, "spec") if "spec" in body else None
-        kernel = self.app.kernels.update(name, _string(body, "display_name"), changes)
+        slurm: Any = kernelspecs_unchanged
+        if "slurm" in body:  # an object makes it a node kernel, null one that runs locally
+            slurm = None if body["slurm"] is None else _mapping(body, "slurm")
+        kernel = self.app.kernels.update(name, _string(body, "display_name"), changes, slurm)
         self.write_json(self.app.kernels.api(kernel))
 
     @web.authenticated

@@ -46,19 +46,36 @@ class KernelRegistry(LoggingConfigurable):
         return {**kernel.to_dict(), "probe_refusal": refusal}
 
     async def install(
-        self, spec: ContainerSpec, *, name: str | None, display_name: str | None, probe: bool
+        self,
+        spec: ContainerSpec,
+        *,
+        name: str | None,
+        display_name: str | None,
+        probe: bool,
+        slurm: dict[str, Any] | None = None,
     ) -> ContainerKernel:
-        """A new user kernel (policy and probe as ``jupyter container-kernels install``)."""
+        """A new user kernel (policy and probe as ``jupyter container-kernels install``);
+        ``slurm`` makes it a node kernel."""
         kernel = await kernelspecs.install_kernel(
-            spec, name=name, display_name=display_name, scope="user", probe=probe, site=self.site
+            spec,
+            name=name,
+            display_name=display_name,
+            scope="user",
+            probe=probe,
+            site=self.site,
+            slurm=slurm,
         )
         self.log.info("Registered container kernel %s (%s)", kernel.name, spec.image)
         return kernel
 
     def update(
-        self, name: str, display_name: str | None, changes: dict[str, Any] | None
+        self,
+        name: str,
+        display_name: str | None,
+        changes: dict[str, Any] | None,
+        slurm: Any = kernelspecs.UNCHANGED,
     ) -> ContainerKernel:
-        return kernelspecs.update_kernel(name, display_name, changes, site=self.site)
+        return kernelspecs.update_kernel(name, display_name, changes, site=self.site, slurm=slurm)
 
     def remove(self, name: str) -> None:
         """Remove a kernel this user may remove (never a system or catalog-managed one)."""

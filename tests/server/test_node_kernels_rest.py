@@ -124,3 +124,31 @@ def test_refused_resources_reach_the_start_request_with_slurms_words(
     assert "Slurm refused the kernel's job (--partition=nosuch)" in body["message"]
     assert "invalid partition" in body["message"].lower()
     assert squeue(cluster_env) == []
+
+
+def test_a_kernel_becomes_a_node_kernel_over_rest_with_validated_settings(
+    api: Any, image_root: Any, jp_environ: None
+) -> None:
+    image = image_root / "img"
+    image.mkdir()
+    spec = {"image": str(image), "runtime": "charliecloud"}
+    status, body = api(
+        "POST",
+        "kernels",
+        {"display_name": "N", "spec": spec, "probe": False, "slurm": {"time": "1:00\nx"}},
+    )
+    assert status == 400 and body["message"].startswith("slurm.time:")
+    slurm = {"partition": "gpu", "time": "2:00:00", "gres": "gpu:1", "pending_timeout": 300}
+    status, body = api(
+        "POST", "kernels", {"name": "n", "display_name": "N", "spec": spec, "probe": False,
+                            "slurm": slurm},
+    )  # fmt: skip
+    assert status == 201, body
+    assert body["slurm"] == {"partition": "gpu", "time": "2:00:00", "gres": "gpu:1",
+                             "pending_timeout": 300.0}  # fmt: skip
+    status, body = api("PATCH", "kernels/n", {"display_name": "Renamed"})
+    assert body["slurm"]["partition"] == "gpu", "kept when not named"
+    status, body = api("PATCH", "kernels/n", {"slurm": {"nodes": 4}})
+    assert status == 400 and "one node" in body["message"]
+    status, body = api("PATCH", "kernels/n", {"slurm": None})
+    assert status == 200 and "slurm" not in body, "runs where the server runs again"
