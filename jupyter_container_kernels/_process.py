@@ -8,6 +8,7 @@ every other command this package runs (``module``, probes, ``sbatch``, ``squeue`
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -143,8 +144,15 @@ async def run(
 
 
 def run_sync(argv: Sequence[str], **kwargs) -> Completed:  # type: ignore[no-untyped-def]
-    """:func:`run` for synchronous callers (the CLI, the batch executor's setup)."""
-    return asyncio.run(run(argv, **kwargs))
+    """:func:`run` for synchronous callers (the CLI, the batch executor's setup, the image
+    store). Called where an event loop already runs in this thread (a blocking call from a
+    coroutine), it runs on a loop of its own in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run(argv, **kwargs))
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jck-run") as pool:
+        return pool.submit(asyncio.run, run(argv, **kwargs)).result()
 
 
 class _Sink(asyncio.Protocol):

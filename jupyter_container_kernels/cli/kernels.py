@@ -135,7 +135,10 @@ class InstallApp(SpecOptions):
 
         scope, prefix = self.where()
         site = self.site()
-        if is_archive(self.extra_args[0]):  # pull first; the kernel runs the stored image
+        text = self.extra_args[0]
+        # Pull first, and the kernel runs the stored image: an archive, or a registry's image
+        # for Charliecloud (Apptainer and Podman run docker:// references themselves).
+        if is_archive(text) or (text.startswith("docker://") and self.runtime == "charliecloud"):
             if self.runtime not in (None, "charliecloud"):
                 self.usage_error(
                     f"--runtime {self.runtime}: pulled images run with charliecloud only"
