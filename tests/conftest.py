@@ -54,6 +54,8 @@ SYSTEM_FIXTURES = frozenset(
         "lmod_env",  # real Lmod
         "slurm_cluster",  # the single-node Slurm
         "lab",  # `jupyter lab` on Slurm with the test image (tests/ui)
+        "oci_registry",  # docker-registry with TLS, skopeo (tests/images)
+        "auth_registry",
     }
 )
 # Test directories whose every test is ``system``.
