@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from traitlets import Bool
 
-from ..images.store import ProgressEvent
+from ..images.store import ImageStore, ProgressEvent
 from ..site import SiteConfig
 from .base import JSON_FLAG, Text, Verb
 
@@ -32,25 +32,39 @@ def progress_printer(*, json_lines: bool = False) -> Callable[[ProgressEvent], N
             print(json.dumps({"event": "progress", **asdict(event)}), file=sys.stderr, flush=True)
         elif event.finished:
             took = time.monotonic() - started[event.phase]
-            print(f"{event.phase}: {event.done} of {event.total} bytes in {took:.1f} s",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            size = f"{event.done} of {event.total} bytes " if event.total else ""  # 0: unknown
+            print(f"{event.phase}: {size}in {took:.1f} s", file=sys.stderr, flush=True)
 
     return progress
 
 
 def pull_source(
-    text: str, site: SiteConfig, *, name: str | None = None, json_lines: bool = False
+    text: str,
+    site: SiteConfig,
+    *,
+    runtime: str = "charliecloud",
+    name: str | None = None,
+    json_lines: bool = False,
 ) -> str:
     """``install``'s first step for an archive or ``docker://`` SOURCE: pull it for
-    Charliecloud, return the path."""
+    ``runtime``, return what the kernel's ``image`` names (a path, or Podman's reference)."""
     from ..images.registry import site_options
     from ..images.sources import parse_source
+
+    stored = image_store(site).pull(
+        parse_source(text),
+        runtime=runtime,
+        name=name,
+        progress=progress_printer(json_lines=json_lines),
+        options=site_options(site),
+    )
+    return stored.path
+
+
+def image_store(site: SiteConfig) -> ImageStore:
     from ..images.store import ImageStore
 
-    store = ImageStore(site.image_store or None)
-    progress = progress_printer(json_lines=json_lines)
-    options = site_options(site)
-    return store.pull(parse_source(text), name=name, progress=progress, options=options).path
+    return ImageStore(site.image_store or None, podman=site.runtime_paths.get("podman", "podman"))
 
 
 class PullApp(Verb):
@@ -61,7 +75,9 @@ class PullApp(Verb):
         "Pull SOURCE (docker://REF, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], "
         "or the path of a `docker save` tarball or an OCI layout directory) into the "
         "image store (SiteConfig.image_store) as a directory image Charliecloud runs, and print "
-        "its path. An image of the same digest already stored is reused. docker:// needs skopeo."
+        "its path; with --runtime podman, load or pull it into Podman's storage and print its "
+        "reference. An image of the same digest already stored is reused. docker:// needs "
+        "skopeo (or Podman)."
     )
     examples = (
         "jupyter container-kernels pull docker://docker.io/library/python:3.12 --name py312\n"
@@ -74,7 +90,7 @@ class PullApp(Verb):
     positional = (1, 1)
     usage_args = "one SOURCE"
     runtime = Text(
-        "charliecloud", config=True, help="Runtime the image is stored for: charliecloud."
+        "charliecloud", config=True, help="Runtime the image is pulled for: charliecloud, podman."
     )
     image_name = Text(config=True, help="Name in the store (default: from the image's tag).").tag(
         flag="name"
@@ -109,13 +125,11 @@ class PullApp(Verb):
     def run(self) -> None:
         from ..images.registry import site_options
         from ..images.sources import parse_source
-        from ..images.store import ImageStore
 
         site = self.site()
         source = parse_source(self.extra_args[0])
         options = site_options(site, cert_dir=self.cert_dir, authfile=self.authfile)
-        store = ImageStore(site.image_store or None)
-        stored = store.pull(
+        stored = image_store(site).pull(
             source,
             options=options,
             runtime=self.runtime,

@@ -130,6 +130,7 @@ class InstallApp(SpecOptions):
 
     def run(self) -> None:
         from ..images.sources import is_archive
+        from ..images.store import PULL_RUNTIMES
         from ..registry.kernelspecs import install_kernel
         from .images import pull_source
 
@@ -137,14 +138,17 @@ class InstallApp(SpecOptions):
         site = self.site()
         text = self.extra_args[0]
         # Pull first, and the kernel runs the stored image: an archive, or a registry's image
-        # for Charliecloud (Apptainer and Podman run docker:// references themselves).
-        if is_archive(text) or (text.startswith("docker://") and self.runtime == "charliecloud"):
-            if self.runtime not in (None, "charliecloud"):
+        # for Charliecloud and Podman (Apptainer runs docker:// references itself).
+        if is_archive(text) or (text.startswith("docker://") and self.runtime in PULL_RUNTIMES):
+            if self.runtime not in (None, *PULL_RUNTIMES):
                 self.usage_error(
-                    f"--runtime {self.runtime}: pulled images run with charliecloud only"
+                    f"--runtime {self.runtime}: pulled images run with "
+                    f"{' or '.join(PULL_RUNTIMES)} only"
                 )
-            self.runtime = "charliecloud"
-            self.extra_args[0] = pull_source(self.extra_args[0], site, name=self.kernel_name)
+            self.runtime = self.runtime or "charliecloud"
+            self.extra_args[0] = pull_source(
+                text, site, runtime=self.runtime, name=self.kernel_name
+            )
         kernel = asyncio.run(
             install_kernel(
                 self.build_spec(site),

@@ -46,8 +46,9 @@ from .sources import Source
 #: What :meth:`ImageStore.pull` reads an image from.
 Reader = archive.DockerArchive | OciLayout
 
-#: Runtimes whose images the store can write.
-PULL_RUNTIMES = ("charliecloud",)
+#: Runtimes whose images can be pulled: into the store (Charliecloud's directory images), or
+#: into the runtime's own storage (Podman, :mod:`.podman`).
+PULL_RUNTIMES = ("charliecloud", "podman")
 #: Unpacked images need about this much more than the layers' bytes (directories, blocks).
 SPACE_FACTOR = 1.2
 #: A registry pull needs the compressed layers (downloaded) and the image unpacked from them,
@@ -62,9 +63,9 @@ SIDECAR_LIMIT = 64 * 1024
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """``phase`` is ``download`` (from a registry), ``read`` (hashing a tarball) or ``unpack``
-    (applying layers); ``done`` and ``total`` are bytes; ``finished`` is true on a phase's last
-    event."""
+    """``phase`` is ``download`` (from a registry), ``read`` (hashing a tarball), ``unpack``
+    (applying layers) or ``load`` (``podman load``); ``done`` and ``total`` are bytes (for
+    Podman, blobs; ``total`` 0 when unknown); ``finished`` is true on a phase's last event."""
 
     phase: str
     done: int
@@ -92,10 +93,12 @@ def default_store() -> str:
 
 
 class ImageStore:
-    """Pull archives into ``root`` (created on first use)."""
+    """Pull images into ``root`` (created on first use), or into Podman's storage for
+    ``runtime="podman"`` (``podman`` the executable, e.g. from ``SiteConfig.runtime_paths``)."""
 
-    def __init__(self, root: str | None = None) -> None:
+    def __init__(self, root: str | None = None, *, podman: str = "podman") -> None:
         self.root = os.path.abspath(os.path.expanduser(root or default_store()))
+        self.podman = podman
 
     def pull(
         self,
@@ -112,12 +115,24 @@ class ImageStore:
         """Store the image ``source`` holds (``image_ref`` picks one of several) as ``name``
         (default: from its tag), or reuse the stored one of the same digest. Setting ``cancel``
         (from another thread) stops the pull with :class:`CancelledError`, leaving nothing.
-        ``options`` say how to reach a ``docker://`` source's registry."""
+        ``options`` say how to reach a ``docker://`` source's registry. For Podman, ``path`` is
+        the image's reference in Podman's storage and nothing is written to ``root``."""
         if runtime not in PULL_RUNTIMES:
             raise SpecError(
                 "runtime", f"{runtime!r}: pulled images run with {', '.join(PULL_RUNTIMES)} only"
             )
         report = progress or (lambda event: None)
+        if runtime == "podman":
+            from . import podman
+
+            if name:
+                check_name(name)
+            path, metadata, reused = podman.pull(
+                source, name=name, image_ref=image_ref, cancel=cancel,
+                report=lambda *event: report(ProgressEvent(*event)),
+                options=options or RegistryOptions(), executable=self.podman,
+            )  # fmt: skip
+            return StoredImage(path, metadata, reused)
         if source.kind == "docker":
             if image_ref:
                 raise SpecError("image", f"{image_ref!r}: a docker:// reference names one image; "

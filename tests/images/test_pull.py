@@ -303,9 +303,11 @@ def test_pull_verb(layered: tuple[Path, str], tmp_path: Path, jp_environ: None) 
     assert done.returncode == 1 and done.stderr.startswith(
         "Error: source: 'oras://x/y:1': oras sources are not yet supported"
     )
-    done = jck("pull", str(path), "--runtime", "podman", env=env)
+    done = jck("pull", str(path), "--runtime", "shifter", env=env)
     assert done.returncode == 1
-    assert done.stderr == "Error: runtime: 'podman': pulled images run with charliecloud only\n"
+    assert done.stderr == (
+        "Error: runtime: 'shifter': pulled images run with charliecloud, podman only\n"
+    )
 
 
 def test_a_cancelled_pull_leaves_nothing_and_keeps_the_stored_image(
