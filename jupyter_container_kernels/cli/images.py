@@ -64,7 +64,7 @@ def pull_source(
 def image_store(site: SiteConfig) -> ImageStore:
     from ..images.store import ImageStore
 
-    return ImageStore(site.image_store or None, podman=site.runtime_paths.get("podman", "podman"))
+    return ImageStore(site.image_store or None, runtime_paths=dict(site.runtime_paths))
 
 
 class PullApp(Verb):

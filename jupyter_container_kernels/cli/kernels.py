@@ -138,12 +138,14 @@ class InstallApp(SpecOptions):
         site = self.site()
         text = self.extra_args[0]
         # Pull first, and the kernel runs the stored image: an archive, or a registry's image
-        # for Charliecloud and Podman (Apptainer runs docker:// references itself).
-        if is_archive(text) or (text.startswith("docker://") and self.runtime in PULL_RUNTIMES):
+        # when --runtime names a runtime to pull for (without it, a reference is registered as
+        # it is: Apptainer pulls it into its cache at each start).
+        registry = text.startswith(("docker://", "oras://"))
+        if is_archive(text) or (registry and self.runtime in PULL_RUNTIMES):
             if self.runtime not in (None, *PULL_RUNTIMES):
                 self.usage_error(
                     f"--runtime {self.runtime}: pulled images run with "
-                    f"{' or '.join(PULL_RUNTIMES)} only"
+                    f"{', '.join(PULL_RUNTIMES)} only"
                 )
             self.runtime = self.runtime or "charliecloud"
             self.extra_args[0] = pull_source(

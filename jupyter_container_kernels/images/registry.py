@@ -103,13 +103,18 @@ def _path(value: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Reference:
-    """A ``docker://`` reference: ``repository`` (``host:port/path``), ``tag`` or
-    ``digest``."""
+    """A ``docker://`` (or ``oras://``) reference: ``repository`` (``host:port/path``), ``tag``
+    or ``digest``; ``text`` is the reference without its scheme."""
 
     text: str
     repository: str
     tag: str | None
     digest: str | None
+    scheme: str = "docker"
+
+    @property
+    def uri(self) -> str:
+        return f"{self.scheme}://{self.text}"
 
     @property
     def host(self) -> str:
@@ -125,18 +130,19 @@ class Reference:
 
 
 def parse_reference(text: str) -> Reference:
-    """``docker://REF`` (or ``REF``) parsed; :class:`SpecError` (field ``source``) when it is not
-    a reference."""
-    ref = text.removeprefix("docker://")
+    """``docker://REF``, ``oras://REF`` (or ``REF``) parsed; :class:`SpecError` (field
+    ``source``) when it is not a reference."""
+    scheme = "oras" if text.startswith("oras://") else "docker"
+    ref = text.removeprefix(f"{scheme}://")
     found = REFERENCE.fullmatch(ref)
     if not found:
         raise SpecError(
             "source",
-            f"{text!r} is not an image reference; give docker://HOST[:PORT]/PATH[:TAG|@sha256:…], "
-            "e.g. docker://docker.io/library/debian:12",
+            f"{text!r} is not an image reference; give {scheme}://HOST[:PORT]/PATH[:TAG|"
+            f"@sha256:…], e.g. {scheme}://docker.io/library/debian:12",
         )
-    return Reference(ref, found["repo"], found["tag"] or (None if found["digest"] else "latest"),
-                     found["digest"])  # fmt: skip
+    tag = found["tag"] or (None if found["digest"] else "latest")
+    return Reference(ref, found["repo"], tag, found["digest"], scheme)
 
 
 @dataclass(frozen=True)
@@ -224,7 +230,7 @@ def classify(stderr: str, reference: Reference, where: str = "") -> RegistryErro
     directory being written (for a full disk)."""
     message = _message(stderr)
     low = message.lower()
-    src = f"docker://{reference.text}"
+    src = reference.uri
     host = reference.host
     if "no space left on device" in low:
         return RegistryError("no-space", f"no space left on device while pulling {src} into "

@@ -1,8 +1,9 @@
 """What a SOURCE names: ``docker-archive:PATH`` or the path of a ``docker save`` tarball, an OCI
 layout (``oci:DIR[:REF]`` or the directory's path) or one tarred (``oci-archive:PATH[:REF]``),
-or an image in a registry (``docker://REF``).
+or an image in a registry (``docker://REF``; ``oras://REF``, a SIF stored in a registry, for
+Apptainer).
 
-Other transports (``oras://``, ``library://``…) are refused with a message that says what is
+Other transports (``library://``…) are refused with a message that says what is
 supported, so a user never waits for a pull that cannot happen.
 """
 
@@ -19,20 +20,20 @@ from .oci import is_layout
 OCI_FILES = ("oci-layout", "index.json")
 
 #: What this version can pull, as the messages list it.
-SUPPORTED = ("docker://REF, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], or the "
+SUPPORTED = ("docker://REF, oras://REF, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], or the "
              "path of a `docker save` tarball or of an OCI layout directory")  # fmt: skip
 
 #: Transports that name images elsewhere: refused for now (not a typo for a path).
-NOT_YET = ("oras://", "library://", "shub://",
+NOT_YET = ("library://", "shub://",
            "docker-daemon:", "containers-storage:", "dir:")  # fmt: skip
 ARCHIVE_KINDS = ("docker-archive", "oci", "oci-archive")
-KINDS = (*ARCHIVE_KINDS, "docker")
+KINDS = (*ARCHIVE_KINDS, "docker", "oras")
 
 
 @dataclass(frozen=True)
 class Source:
     """A parsed SOURCE: ``kind`` is one of :data:`KINDS`; ``path`` is absolute (for
-    ``docker``, the reference without ``docker://``); ``ref`` the image an OCI source names
+    ``docker`` and ``oras``, the reference without its scheme); ``ref`` the image an OCI source names
     after its path (None: the only one)."""
 
     kind: str
@@ -52,10 +53,11 @@ def parse_source(text: str) -> Source:
                 "source",
                 f"{text!r}: {prefix.rstrip(':/')} sources are not yet supported; give {SUPPORTED}",
             )
-    if text.startswith("docker://"):
+    if text.startswith(("docker://", "oras://")):
         from .registry import parse_reference
 
-        return Source("docker", parse_reference(text).text, text)
+        reference = parse_reference(text)
+        return Source(reference.scheme, reference.text, text)
     if text.startswith("docker-archive:"):
         path = text[len("docker-archive:") :]
         if not path:

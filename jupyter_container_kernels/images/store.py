@@ -38,7 +38,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ImageError, SpecError
-from . import archive, registry
+from . import archive, registry, sif
 from .oci import DIGEST, OciLayout
 from .registry import RegistryOptions
 from .sources import Source
@@ -46,9 +46,11 @@ from .sources import Source
 #: What :meth:`ImageStore.pull` reads an image from.
 Reader = archive.DockerArchive | OciLayout
 
-#: Runtimes whose images can be pulled: into the store (Charliecloud's directory images), or
-#: into the runtime's own storage (Podman, :mod:`.podman`).
-PULL_RUNTIMES = ("charliecloud", "podman")
+#: Runtimes whose images can be pulled: into the store (Charliecloud's directory images,
+#: Apptainer's and Singularity's SIF files, :mod:`.sif`), or into the runtime's own storage
+#: (Podman, :mod:`.podman`).
+PULL_RUNTIMES = ("charliecloud", "podman", "apptainer", "singularity")
+SIF_RUNTIMES = ("apptainer", "singularity")
 #: Unpacked images need about this much more than the layers' bytes (directories, blocks).
 SPACE_FACTOR = 1.2
 #: A registry pull needs the compressed layers (downloaded) and the image unpacked from them,
@@ -94,11 +96,15 @@ def default_store() -> str:
 
 class ImageStore:
     """Pull images into ``root`` (created on first use), or into Podman's storage for
-    ``runtime="podman"`` (``podman`` the executable, e.g. from ``SiteConfig.runtime_paths``)."""
+    ``runtime="podman"``; ``runtime_paths`` (``SiteConfig.runtime_paths``) name the runtimes'
+    executables (default: found on PATH)."""
 
-    def __init__(self, root: str | None = None, *, podman: str = "podman") -> None:
+    def __init__(self, root: str | None = None, *, runtime_paths: dict[str, str] | None = None):
         self.root = os.path.abspath(os.path.expanduser(root or default_store()))
-        self.podman = podman
+        self.runtime_paths = dict(runtime_paths or {})
+
+    def executable(self, runtime: str) -> str:
+        return self.runtime_paths.get(runtime) or runtime
 
     def pull(
         self,
@@ -130,9 +136,16 @@ class ImageStore:
             path, metadata, reused = podman.pull(
                 source, name=name, image_ref=image_ref, cancel=cancel,
                 report=lambda *event: report(ProgressEvent(*event)),
-                options=options or RegistryOptions(), executable=self.podman,
+                options=options or RegistryOptions(), executable=self.executable("podman"),
             )  # fmt: skip
             return StoredImage(path, metadata, reused)
+        if runtime in SIF_RUNTIMES:
+            return sif.pull(self, source, name=name, runtime=runtime, image_ref=image_ref,
+                            refresh=refresh, report=report, cancel=cancel,
+                            options=options or RegistryOptions())  # fmt: skip
+        if source.kind == "oras":
+            raise SpecError("runtime", f"{runtime!r}: oras:// images are SIF files; pull them "
+                            "with --runtime apptainer (or singularity)")  # fmt: skip
         if source.kind == "docker":
             if image_ref:
                 raise SpecError("image", f"{image_ref!r}: a docker:// reference names one image; "

@@ -9,6 +9,8 @@ into it with the real ``skopeo``; ``stop`` ends it. Nothing here reaches the net
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import socket
 import ssl
 import subprocess
@@ -45,6 +47,40 @@ class Registry:
             [require_executable("skopeo"), "copy", "--quiet", f"--dest-cert-dir={self.cert_dir}",
              *creds, f"--digestfile={digest_file}", f"oci:{layout}:{ref_name}",
              f"docker://{self.host}/{repository}"],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        self.pushed[repository] = digest_file.read_text().strip()
+        return self.pushed[repository]
+
+    def push_sif(self, sif: Path, repository: str) -> str:
+        """Store the file ``sif`` as ``apptainer push`` does (an ORAS artifact: one layer of
+        type ``application/vnd.sylabs.sif.layer.v1.sif``), through skopeo's dir: transport;
+        returns the manifest digest."""
+        folder = self.folder / f"sif-{repository.replace('/', '-').replace(':', '-')}"
+        folder.mkdir()
+
+        def blob(data: bytes) -> tuple[str, int]:
+            digest = hashlib.sha256(data).hexdigest()
+            (folder / digest).write_bytes(data)
+            return f"sha256:{digest}", len(data)
+
+        config, config_size = blob(b"{}")
+        layer, layer_size = blob(sif.read_bytes())
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.sylabs.sif.config.v1+json",
+                       "digest": config, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.sylabs.sif.layer.v1.sif",
+                        "digest": layer, "size": layer_size,
+                        "annotations": {"org.opencontainers.image.title": sif.name}}],
+        }  # fmt: skip
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        (folder / "version").write_text("Directory Transport Version: 1.1\n")
+        digest_file = self.folder / "pushed-digest"
+        subprocess.run(
+            [require_executable("skopeo"), "copy", "--quiet", f"--dest-cert-dir={self.cert_dir}",
+             f"--digestfile={digest_file}", f"dir:{folder}", f"docker://{self.host}/{repository}"],
             check=True, capture_output=True, timeout=300,
         )  # fmt: skip
         self.pushed[repository] = digest_file.read_text().strip()

@@ -246,7 +246,7 @@ def test_not_enough_space_is_one_line_naming_the_store(
     ("text", "message"),
     [
         ("docker://Ubuntu 24.04", "source: 'docker://Ubuntu 24.04' is not an image reference; give docker://HOST[:PORT]/PATH[:TAG|@sha256:…], e.g. docker://docker.io/library/debian:12"),
-        ("oras://ghcr.io/x/y:1", "source: 'oras://ghcr.io/x/y:1': oras sources are not yet supported; give docker://REF, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], or the path of a `docker save` tarball or of an OCI layout directory"),
+        ("library://x/y:1", "source: 'library://x/y:1': library sources are not yet supported; give docker://REF, oras://REF, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], or the path of a `docker save` tarball or of an OCI layout directory"),
         ("oci:", "source: 'oci:' names no path; give oci:PATH[:REF]"),
         ("docker-archive:", "source: 'docker-archive:' names no file; give docker-archive:PATH"),
     ],
@@ -259,7 +259,8 @@ def test_unsupported_sources_say_what_is_supported(text: str, message: str) -> N
 
 def test_paths_that_are_not_docker_save_tarballs(tmp_path: Path) -> None:
     with pytest.raises(
-        ImageError, match=r"'/nonexistent.tar': no such file; give docker://REF, docker-archive:"
+        ImageError,
+        match=r"'/nonexistent.tar': no such file; give docker://REF, oras://REF, docker-archive:",
     ):
         parse_source("/nonexistent.tar")
     import tarfile
@@ -299,14 +300,20 @@ def test_pull_verb(layered: tuple[Path, str], tmp_path: Path, jp_environ: None) 
     result = json.loads(done.stdout)
     assert (result["path"], result["reused"], result["digest"]) == (f"{store}/mine", True, digest)
 
+    done = jck("pull", "library://x/y:1", env=env)
+    assert done.returncode == 1 and done.stderr.startswith(
+        "Error: source: 'library://x/y:1': library sources are not yet supported"
+    )
     done = jck("pull", "oras://x/y:1", env=env)
     assert done.returncode == 1 and done.stderr.startswith(
-        "Error: source: 'oras://x/y:1': oras sources are not yet supported"
+        "Error: runtime: 'charliecloud': oras:// images are SIF files; pull them with --runtime "
+        "apptainer"
     )
     done = jck("pull", str(path), "--runtime", "shifter", env=env)
     assert done.returncode == 1
     assert done.stderr == (
-        "Error: runtime: 'shifter': pulled images run with charliecloud, podman only\n"
+        "Error: runtime: 'shifter': pulled images run with charliecloud, podman, apptainer, "
+        "singularity only\n"
     )
 
 

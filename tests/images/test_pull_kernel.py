@@ -104,7 +104,8 @@ def test_install_pulls_an_archive_first(
     done = jck("install", str(image_tarball), "--runtime", "shifter", env=lmod_env)
     assert done.returncode == 2
     assert done.stderr.startswith(
-        "Error: --runtime shifter: pulled images run with charliecloud or podman only"
+        "Error: --runtime shifter: pulled images run with charliecloud, podman, apptainer, "
+        "singularity only"
     )
 
 

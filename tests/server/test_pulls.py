@@ -162,7 +162,7 @@ def test_cancel_a_running_pull_leaves_nothing(
         ({}, "source: is required"),
         ({"source": "x.tar", "tag": 1}, "tag: unknown field"),
         ({"source": 3}, "source: expected a string"),
-        ({"source": "oras://x/y"}, "source: 'oras://x/y': oras sources are not yet supported"),
+        ({"source": "library://x/y"}, "source: 'library://x/y': library sources are not yet"),
         ({"source": "docker://x/Y Z"}, "source: 'docker://x/Y Z' is not an image reference"),
         ({"source": "nothing.tar"}, "source: '/"),  # the path looked for, in the root
         ({"source": "nothing.tar"}, "root_dir/nothing.tar': no such file"),

@@ -24,6 +24,8 @@
 #   docker-registry openssl       the local TLS registry tests/images starts (self-signed cert)
 #   apache2-utils                 htpasswd -B: the password file of the registry needing a login
 #   podman                        runtime: podman kernels and `pull --runtime podman` (runc)
+#   umoci                         the Apptainer stand-in's `pull`/`build` unpack (with skopeo,
+#                                 squashfs-tools; tests/support/apptainer_pull.py)
 #   nodejs (only if no `node`)     builds the JupyterLab extension (jlpm) at pip install
 #
 # Not needed: environment-modules (conflicts with lmod: installing it removes
@@ -41,7 +43,7 @@ PACKAGES=(
   chromium
   buildah
   skopeo docker-registry openssl apache2-utils
-  podman
+  podman umoci
 )
 
 # The machine image ships Node.js; Debian's (18) is enough for jlpm where it does not.
