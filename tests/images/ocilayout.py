@@ -62,6 +62,7 @@ def write(
                 "os": "linux",
                 "config": {"Env": ["PATH=/usr/bin:/bin"]},
                 "rootfs": {"type": "layers", "diff_ids": diff_ids},
+                "history": [{"created_by": f"jck test layer {i}"} for i in range(len(datas))],
             }
         ).encode()
         config_desc = {"mediaType": f"{OCI}.config.v1+json", **blob(config)}
