@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..errors import ImageError, SpecError
 from .archive import NO_MANIFEST
 from .oci import is_layout
+from .registry import parse_reference
 
 OCI_FILES = ("oci-layout", "index.json")
 
@@ -54,8 +55,6 @@ def parse_source(text: str) -> Source:
                 f"{text!r}: {prefix.rstrip(':/')} sources are not yet supported; give {SUPPORTED}",
             )
     if text.startswith(("docker://", "oras://")):
-        from .registry import parse_reference
-
         reference = parse_reference(text)
         return Source(reference.scheme, reference.text, text)
     if text.startswith("docker-archive:"):

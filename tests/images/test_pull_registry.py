@@ -222,8 +222,9 @@ def test_not_enough_space_refuses_before_downloading(
     """The manifest's layer sizes are checked against the store's free space first."""
     small = tmp_path / "small"
     small.mkdir()
-    mounted = os.system(f"mount -t tmpfs -o size=40m jck-test {small}")  # needs root
-    assert mounted == 0
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=40m", "jck-test", str(small)], check=True, timeout=30
+    )  # fmt: skip (needs root)
     try:
         store = ImageStore(str(small / "store"))
         options = RegistryOptions(cert_dir=str(oci_registry.cert_dir))
@@ -231,7 +232,7 @@ def test_not_enough_space_refuses_before_downloading(
             store.pull(parse_source(f"docker://{oci_registry.host}/jck/pulled:1"), options=options)
         assert left_in(store) == [".locks"]
     finally:
-        os.system(f"umount {small}")
+        subprocess.run(["umount", str(small)], check=True, timeout=30)
 
 
 def test_skopeo_running_out_of_space_is_named() -> None:
