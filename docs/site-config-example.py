@@ -39,6 +39,12 @@ c.SiteConfig.default_logo = ""  # e.g. "/shared/images/site-logo-64x64.png"
 # {jupyter_data_dir}/container-kernels/images).
 c.SiteConfig.image_store = ""
 
+# docker:// pulls (through skopeo): a directory holding the CA certificate (ca.crt) of a
+# registry with a private CA, and a credentials file shared by the site. Empty: skopeo's own
+# defaults (/etc/containers/certs.d/HOST:PORT/, $XDG_RUNTIME_DIR/containers/auth.json).
+c.SiteConfig.registry_cert_dir = ""
+c.SiteConfig.registry_authfile = ""
+
 # Shell init script defining `module` (empty: found from LMOD_PKG / MODULESHOME).
 c.SiteConfig.module_init = ""
 

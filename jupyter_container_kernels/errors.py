@@ -8,6 +8,7 @@ server maps every error to a response in one place.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 
 class ContainerKernelError(Exception):
@@ -57,6 +58,20 @@ class ImageError(ContainerKernelError, FileNotFoundError):
     """The image is missing, unreadable, or cannot run a kernel."""
 
     http_status = 400
+
+
+class RegistryError(ContainerKernelError):
+    """A registry refused or failed a pull. ``kind`` says which (``not-found``,
+    ``unauthorized``, ``rate-limited``, ``tls``, ``no-space``, ``unreachable``, ``failed``);
+    the one-line message names the fix."""
+
+    STATUS: ClassVar[dict[str, int]] = {"not-found": 404, "unauthorized": 403, "rate-limited": 429, "tls": 502,
+              "no-space": 507, "unreachable": 502, "failed": 502}  # fmt: skip
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        self.http_status = self.STATUS[kind]
+        super().__init__(message)
 
 
 class RuntimeNotFoundError(ContainerKernelError, FileNotFoundError):

@@ -83,12 +83,14 @@ async def prepare(
     site: SiteConfig,
     host_env: Mapping[str, str] | None = None,
     extra_binds: Sequence[Bind] = (),
+    container_name: str | None = None,
 ) -> Invocation:
     """The runtime argv and environment that run ``cmd`` inside ``spec``'s image.
 
     ``host_env`` (default: this process's environment) is the environment the runtime would
     start in before modules; ``extra_binds`` come after the spec's and the site's binds (the
-    connection-file directory, a notebook folder). Raises :class:`~.errors.PolicyError` (from
+    connection-file directory, a notebook folder); ``container_name`` names the container
+    where the runtime supports it (:meth:`.runtimes.base.Runtime.named`). Raises :class:`~.errors.PolicyError` (from
     :meth:`SiteConfig.effective`: an image outside the site's ``allowed_image_roots``, or
     ``runtime_args`` it does not allow, however the spec was written), :class:`ImageError`,
     :class:`~.errors.ModuleLoadError` or :class:`RuntimeNotFoundError`, each naming the fix.
@@ -98,7 +100,7 @@ async def prepare(
     runtime = get_runtime(spec.runtime)
     env = await module_environment(spec.modules, os.environ if host_env is None else host_env, site)
     executable = find_runtime(runtime, env, site)
-    return runtime.command(
+    invocation = runtime.command(
         spec,
         list(cmd),
         executable=executable,
@@ -107,3 +109,6 @@ async def prepare(
         binds=extra_binds,
         passthrough=site.env_passthrough,
     )
+    if container_name:
+        return Invocation(runtime.named(invocation.argv, container_name), invocation.env)
+    return invocation

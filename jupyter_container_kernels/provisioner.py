@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import deque
 from typing import Any
 
@@ -37,8 +38,9 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Float, TraitError
 
+from . import _process
 from ._process import tail
-from .errors import KernelStartError, SpecError
+from .errors import ContainerKernelError, KernelStartError, SpecError
 from .launch import prepare
 from .runtimes import get_runtime
 from .site import load_site_config
@@ -49,6 +51,8 @@ _FRAMEWORK_KWARGS = frozenset(
     {"kernel_id", "kernel_spec", "parent", "config", "log", "connection_info"}
 )
 #: Interpreter names ``KernelManager.format_kernel_cmd`` swaps for the *server's* sys.executable.
+#: Seconds removing a container left by a killed runtime client may take.
+REMOVE_TIMEOUT = 30.0
 _SWAPPED = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
 
 
@@ -116,6 +120,9 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
         self._private_dir: str | None = None
         self._stderr: _StderrTee | None = None
         self._argv: list[str] = []
+        #: The running container's name and the runtime's environment, for runtimes whose
+        #: container can outlive a killed client (Podman): removed in :meth:`cleanup`.
+        self._container: tuple[str, dict[str, str]] | None = None
 
     # -- launch ------------------------------------------------------------------------
 
@@ -129,14 +136,22 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
         kwargs = await super().pre_launch(**kwargs)
         cmd = self._in_image_command(list(kwargs["cmd"]))
         cmd, binds = self._expose_connection_file(cmd)
+        name = f"jck-{self.kernel_id or 'kernel'}-{uuid.uuid4().hex[:8]}"
         try:
             invocation = await prepare(
-                self.spec, cmd, site=self.site, host_env=kwargs["env"], extra_binds=binds
+                self.spec,
+                cmd,
+                site=self.site,
+                host_env=kwargs["env"],
+                extra_binds=binds,
+                container_name=name,
             )
         except BaseException:
             self._remove_private_dir()
             raise
         self._argv = invocation.argv
+        if self.runtime.remove_argv(invocation.argv[0], name) is not None:
+            self._container = (name, invocation.env)
         self.log.debug("Container kernel command: %s", shlex.join(invocation.argv))
         kwargs["cmd"] = invocation.argv
         kwargs["env"] = invocation.env
@@ -250,11 +265,27 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
         await super().send_signal(signum)
 
     async def cleanup(self, restart: bool = False) -> None:
-        """Called by the KernelManager after the kernel stopped; removes the private copy of
-        the connection file unless restarting."""
+        """Called by the KernelManager after the kernel stopped (before a restart starts the
+        next one); removes a container the runtime left (a killed ``podman run``'s, which would
+        hold the kernel's ports), and the private copy of the connection file unless
+        restarting."""
         await super().cleanup(restart=restart)
+        await self._remove_container()
         if not restart:
             self._remove_private_dir()
+
+    async def _remove_container(self) -> None:
+        if self._container is None:
+            return
+        (name, env), self._container = self._container, None
+        argv = self.runtime.remove_argv(self._argv[0], name)
+        if argv is None:
+            return
+        try:
+            await _process.run(argv, env=env, timeout=REMOVE_TIMEOUT)
+        except ContainerKernelError as exc:
+            self.log.warning("Could not remove the container %s of kernel %s: %s", name,
+                             self.kernel_id, exc)  # fmt: skip
 
     # -- connection file -----------------------------------------------------------------
 

@@ -136,6 +136,20 @@ class SiteConfig(Configurable):
         "archives (one directory image and one NAME.json metadata file each). Empty: "
         "{jupyter_data_dir}/container-kernels/images, per user.",
     )
+    registry_cert_dir = Unicode(
+        "",
+        config=True,
+        help="Directory of CA certificates (ca.crt, *.crt) that pulls from docker:// registries "
+        "trust, for a registry with a private CA; `pull --cert-dir` overrides it. Empty: "
+        "skopeo's defaults (the system's CAs and /etc/containers/certs.d/HOST:PORT/).",
+    )
+    registry_authfile = Unicode(
+        "",
+        config=True,
+        help="Credentials file (as `skopeo login --authfile FILE` writes it) for pulls from "
+        "docker:// registries; `pull --authfile` overrides it. Empty: skopeo's default, "
+        "$XDG_RUNTIME_DIR/containers/auth.json.",
+    )
     module_init = Unicode(
         "",
         config=True,

@@ -9,6 +9,11 @@
   ``broken/1.0`` fails), the stand-in NOT on PATH until that module is loaded, ``$USER`` set
   (ch-run needs it) and an empty module cache. Returns the environment as a dict.
 * ``apptainer_standin``: the path of the Apptainer stand-in (``tests/support/bin/apptainer``).
+* ``podman_env``: Podman set up for the tests (``CONTAINERS_CONF`` is
+  ``tests/support/containers.conf``: runc, explicit ulimits; ``CONTAINERS_STORAGE_CONF`` a
+  storage of the session's own, overlay, under pytest's temporary directory), for this test's
+  environment; afterwards no container may be left (``podman ps -a`` is checked, then
+  cleaned). Returns the environment as a dict.
 * ``make_container_kernel(name, config, **kernel_json)``: writes a container kernelspec into
   pytest-jupyter's temporary Jupyter data dir (``jp_environ``) and returns its name, for
   ``AsyncKernelManager(kernel_name=...)``, nbclient or a subprocess with the same environment.
@@ -55,6 +60,9 @@ SYSTEM_FIXTURES = frozenset(
         "slurm_cluster",  # the single-node Slurm
         "node_cluster",  # a two-host Slurm: the node in its own network namespace (tests/nodes)
         "lab",  # `jupyter lab` on Slurm with the test image (tests/ui)
+        "podman_env",  # real Podman (root, runc)
+        "oci_registry",  # docker-registry with TLS, skopeo (tests/images)
+        "auth_registry",
     }
 )
 # Test directories whose every test is ``system``.
@@ -213,6 +221,36 @@ def cluster_env(node_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     kernels and jobs it starts)."""
     monkeypatch.setenv("SLURM_CONF", str(node_cluster.conf))
     return node_cluster
+
+
+@pytest.fixture(scope="session")
+def podman_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A storage.conf for a Podman storage of this session's own (removed at the end)."""
+    podman = require_executable("podman")
+    folder = tmp_path_factory.mktemp("podman")
+    conf = folder / "storage.conf"
+    conf.write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{folder}/graph"\nrunroot = "{folder}/run"\n'
+    )
+    yield conf
+    env = {**os.environ, "CONTAINERS_CONF": str(SUPPORT / "containers.conf"),
+           "CONTAINERS_STORAGE_CONF": str(conf)}  # fmt: skip
+    subprocess.run([podman, "system", "reset", "--force"], env=env, capture_output=True,
+                   timeout=120, check=False)  # fmt: skip
+
+
+@pytest.fixture
+def podman_env(monkeypatch: pytest.MonkeyPatch, podman_storage: Path) -> Iterator[dict[str, str]]:
+    podman = require_executable("podman")
+    monkeypatch.setenv("CONTAINERS_CONF", str(SUPPORT / "containers.conf"))
+    monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(podman_storage))
+    yield dict(os.environ)
+    left = subprocess.run(
+        [podman, "ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Status}}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    subprocess.run([podman, "rm", "-f", "--all"], capture_output=True, timeout=120, check=False)
+    assert left == "", f"containers left behind: {left}"
 
 
 @pytest.fixture

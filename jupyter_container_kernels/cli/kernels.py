@@ -167,18 +167,27 @@ class InstallApp(SpecOptions):
 
     def run(self) -> None:
         from ..images.sources import is_archive
+        from ..images.store import PULL_RUNTIMES
         from ..registry.kernelspecs import install_kernel
         from .images import pull_source
 
         scope, prefix = self.where()
         site = self.site()
-        if is_archive(self.extra_args[0]):  # pull first; the kernel runs the stored image
-            if self.runtime not in (None, "charliecloud"):
+        text = self.extra_args[0]
+        # Pull first, and the kernel runs the stored image: an archive, or a registry's image
+        # when --runtime names a runtime to pull for (without it, a reference is registered as
+        # it is: Apptainer pulls it into its cache at each start).
+        registry = text.startswith(("docker://", "oras://"))
+        if is_archive(text) or (registry and self.runtime in PULL_RUNTIMES):
+            if self.runtime not in (None, *PULL_RUNTIMES):
                 self.usage_error(
-                    f"--runtime {self.runtime}: pulled images run with charliecloud only"
+                    f"--runtime {self.runtime}: pulled images run with "
+                    f"{', '.join(PULL_RUNTIMES)} only"
                 )
-            self.runtime = "charliecloud"
-            self.extra_args[0] = pull_source(self.extra_args[0], site, name=self.kernel_name)
+            self.runtime = self.runtime or "charliecloud"
+            self.extra_args[0] = pull_source(
+                text, site, runtime=self.runtime, name=self.kernel_name
+            )
         kernel = asyncio.run(
             install_kernel(
                 self.build_spec(site),

@@ -1,7 +1,9 @@
 """What a SOURCE names: ``docker-archive:PATH`` or the path of a ``docker save`` tarball, an OCI
-layout (``oci:DIR[:REF]`` or the directory's path) or one tarred (``oci-archive:PATH[:REF]``).
+layout (``oci:DIR[:REF]`` or the directory's path) or one tarred (``oci-archive:PATH[:REF]``),
+or an image in a registry (``docker://REF``; ``oras://REF``, a SIF stored in a registry, for
+Apptainer).
 
-Registries (``docker://``, ``oras://``…) are refused with a message that says what is
+Other transports (``library://``…) are refused with a message that says what is
 supported, so a user never waits for a pull that cannot happen.
 """
 
@@ -14,23 +16,26 @@ from dataclasses import dataclass
 from ..errors import ImageError, SpecError
 from .archive import NO_MANIFEST
 from .oci import is_layout
+from .registry import parse_reference
 
 OCI_FILES = ("oci-layout", "index.json")
 
 #: What this version can pull, as the messages list it.
-SUPPORTED = ("docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], or the path of a "
-             "`docker save` tarball or of an OCI layout directory")  # fmt: skip
+SUPPORTED = ("docker://REF, oras://REF, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], or the "
+             "path of a `docker save` tarball or of an OCI layout directory")  # fmt: skip
 
 #: Transports that name images elsewhere: refused for now (not a typo for a path).
-NOT_YET = ("docker://", "oras://", "library://", "shub://",
+NOT_YET = ("library://", "shub://",
            "docker-daemon:", "containers-storage:", "dir:")  # fmt: skip
-KINDS = ("docker-archive", "oci", "oci-archive")
+ARCHIVE_KINDS = ("docker-archive", "oci", "oci-archive")
+KINDS = (*ARCHIVE_KINDS, "docker", "oras")
 
 
 @dataclass(frozen=True)
 class Source:
-    """A parsed SOURCE: ``kind`` is one of :data:`KINDS`; ``path`` is absolute; ``ref`` the
-    image an OCI source names after its path (None: the only one)."""
+    """A parsed SOURCE: ``kind`` is one of :data:`KINDS`; ``path`` is absolute (for
+    ``docker`` and ``oras``, the reference without its scheme); ``ref`` the image an OCI source names
+    after its path (None: the only one)."""
 
     kind: str
     path: str
@@ -49,6 +54,9 @@ def parse_source(text: str) -> Source:
                 "source",
                 f"{text!r}: {prefix.rstrip(':/')} sources are not yet supported; give {SUPPORTED}",
             )
+    if text.startswith(("docker://", "oras://")):
+        reference = parse_reference(text)
+        return Source(reference.scheme, reference.text, text)
     if text.startswith("docker-archive:"):
         path = text[len("docker-archive:") :]
         if not path:
@@ -77,7 +85,7 @@ def is_archive(text: str) -> bool:
     """Whether ``text`` names an archive to pull (``docker-archive:…``, ``oci:…``,
     ``oci-archive:…``, a tarball's path with a manifest.json or index.json, an OCI layout
     directory), rather than an image a runtime runs as it is (a path, ``docker://…``)."""
-    if text.startswith(tuple(kind + ":" for kind in KINDS)):
+    if text.startswith(tuple(kind + ":" for kind in ARCHIVE_KINDS)):
         return True
     path = os.path.expanduser(text)
     if os.path.isdir(path):

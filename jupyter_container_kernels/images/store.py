@@ -1,24 +1,27 @@
-"""The image store: images pulled from archives (``docker save`` tarballs, OCI layouts), one
-directory each, with a metadata sidecar.
+"""The image store: images pulled from archives (``docker save`` tarballs, OCI layouts) and
+registries (``docker://``, through :mod:`.registry`), one directory each, with a metadata
+sidecar.
 
 Layout of the store (``SiteConfig.image_store``, default
 ``{jupyter_data_dir}/container-kernels/images``)::
 
     NAME/           the directory image (what Charliecloud's ``ch-run NAME`` runs)
     NAME.json       its metadata: source, digest (the image config's sha256, i.e. the image
-                    ID), an OCI manifest's digest, a tarball's sha256, tool and version, date,
-                    what was skipped
+                    ID), an OCI manifest's digest, a tarball's sha256, the registry's digest
+                    of a ``docker://`` reference, tool and version, date, what was skipped
     .locks/NAME     a lock (fcntl) held while NAME is pulled: a second pull of NAME waits,
                     then finds the first one's image
     .tmp-NAME-*     a pull in progress; renamed into place when complete, removed on failure
 
-A stored image whose digest matches is reused (no unpacking) unless ``refresh`` is asked for.
+A stored image whose digest matches is reused (no unpacking; for a registry, no download: the
+manifest alone is read) unless ``refresh`` is asked for.
 Whatever goes wrong (a truncated tarball, a full disk, Ctrl-C, a cancel), nothing new is left
 behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -28,24 +31,31 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import ImageError, SpecError
-from . import archive
+from . import archive, registry, sif
 from .oci import DIGEST, OciLayout
+from .registry import RegistryOptions
 from .sources import Source
 
 #: What :meth:`ImageStore.pull` reads an image from.
 Reader = archive.DockerArchive | OciLayout
 
-#: Runtimes whose images the store can write.
-PULL_RUNTIMES = ("charliecloud",)
+#: Runtimes whose images can be pulled: into the store (Charliecloud's directory images,
+#: Apptainer's and Singularity's SIF files, :mod:`.sif`), or into the runtime's own storage
+#: (Podman, :mod:`.podman`).
+PULL_RUNTIMES = ("charliecloud", "podman", "apptainer", "singularity")
+SIF_RUNTIMES = ("apptainer", "singularity")
 #: Unpacked images need about this much more than the layers' bytes (directories, blocks).
 SPACE_FACTOR = 1.2
+#: A registry pull needs the compressed layers (downloaded) and the image unpacked from them,
+#: about three times their size for gzip.
+REMOTE_SPACE_FACTOR = 4.0
 #: Bind destinations made in every Charliecloud image: ch-run binds only onto directories that
 #: exist in the image (tests/support/build_image.sh makes the same).
 BIND_DIRS = tuple(f"mnt/{i}" for i in range(10))
@@ -55,8 +65,9 @@ SIDECAR_LIMIT = 64 * 1024
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """``phase`` is ``read`` (hashing the tarball) or ``unpack`` (applying layers); ``done`` and
-    ``total`` are bytes; ``finished`` is true on a phase's last event."""
+    """``phase`` is ``download`` (from a registry), ``read`` (hashing a tarball), ``unpack``
+    (applying layers) or ``load`` (``podman load``); ``done`` and ``total`` are bytes (for
+    Podman, blobs; ``total`` 0 when unknown); ``finished`` is true on a phase's last event."""
 
     phase: str
     done: int
@@ -84,10 +95,16 @@ def default_store() -> str:
 
 
 class ImageStore:
-    """Pull archives into ``root`` (created on first use)."""
+    """Pull images into ``root`` (created on first use), or into Podman's storage for
+    ``runtime="podman"``; ``runtime_paths`` (``SiteConfig.runtime_paths``) name the runtimes'
+    executables (default: found on PATH)."""
 
-    def __init__(self, root: str | None = None) -> None:
+    def __init__(self, root: str | None = None, *, runtime_paths: dict[str, str] | None = None):
         self.root = os.path.abspath(os.path.expanduser(root or default_store()))
+        self.runtime_paths = dict(runtime_paths or {})
+
+    def executable(self, runtime: str) -> str:
+        return self.runtime_paths.get(runtime) or runtime
 
     def pull(
         self,
@@ -99,15 +116,42 @@ class ImageStore:
         refresh: bool = False,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
+        options: RegistryOptions | None = None,
     ) -> StoredImage:
         """Store the image ``source`` holds (``image_ref`` picks one of several) as ``name``
         (default: from its tag), or reuse the stored one of the same digest. Setting ``cancel``
-        (from another thread) stops the pull with :class:`CancelledError`, leaving nothing."""
+        (from another thread) stops the pull with :class:`CancelledError`, leaving nothing.
+        ``options`` say how to reach a ``docker://`` source's registry. For Podman, ``path`` is
+        the image's reference in Podman's storage and nothing is written to ``root``."""
         if runtime not in PULL_RUNTIMES:
             raise SpecError(
                 "runtime", f"{runtime!r}: pulled images run with {', '.join(PULL_RUNTIMES)} only"
             )
         report = progress or (lambda event: None)
+        if runtime == "podman":
+            from . import podman
+
+            if name:
+                check_name(name)
+            path, metadata, reused = podman.pull(
+                source, name=name, image_ref=image_ref, cancel=cancel,
+                report=lambda *event: report(ProgressEvent(*event)),
+                options=options or RegistryOptions(), executable=self.executable("podman"),
+            )  # fmt: skip
+            return StoredImage(path, metadata, reused)
+        if runtime in SIF_RUNTIMES:
+            return sif.pull(self, source, name=name, runtime=runtime, image_ref=image_ref,
+                            refresh=refresh, report=report, cancel=cancel,
+                            options=options or RegistryOptions())  # fmt: skip
+        if source.kind == "oras":
+            raise SpecError("runtime", f"{runtime!r}: oras:// images are SIF files; pull them "
+                            "with --runtime apptainer (or singularity)")  # fmt: skip
+        if source.kind == "docker":
+            if image_ref:
+                raise SpecError("image", f"{image_ref!r}: a docker:// reference names one image; "
+                                "--image picks one of an archive's")  # fmt: skip
+            return self._pull_remote(source, name, runtime, refresh, report, cancel,
+                                     options or RegistryOptions())  # fmt: skip
         if image_ref and source.ref and image_ref != source.ref:
             raise SpecError(
                 "image", f"{image_ref!r} differs from {source.ref!r}, which {source.text!r} names"
@@ -116,9 +160,7 @@ class ImageStore:
         try:
             image = archive.select(reader.images(), image_ref or source.ref, source.path)
             name = check_name(name) if name else default_name(image, source)
-            os.makedirs(os.path.join(self.root, ".locks"), exist_ok=True)
-            with open(os.path.join(self.root, ".locks", name), "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            with self._lock(name):
                 stored = self.find(name)
                 if stored and stored.get("digest") == image.digest and not refresh:
                     return StoredImage(self.image_path(name), stored, reused=True)
@@ -126,6 +168,72 @@ class ImageStore:
                 return self._unpack(reader, image, source, name, runtime, report, cancel)
         finally:
             reader.close()
+
+    def _pull_remote(
+        self,
+        source: Source,
+        name: str | None,
+        runtime: str,
+        refresh: bool,
+        report: Progress,
+        cancel: threading.Event | None,
+        options: RegistryOptions,
+    ) -> StoredImage:
+        """A ``docker://`` source: its manifest decides reuse; otherwise its layers are
+        downloaded (skopeo) into an OCI layout in the pull's temporary directory, then unpacked
+        by the same flattener as any archive."""
+        reference = registry.parse_reference(source.text)
+        remote = registry.resolve(reference, options)
+        name = check_name(name) if name else _clean_name(reference.name, remote.config_digest)
+        with self._lock(name):
+            stored = self.find(name)
+            if stored and stored.get("digest") == remote.config_digest and not refresh:
+                return StoredImage(self.image_path(name), stored, reused=True)
+            archive.check_cancel(cancel)
+            work = self._work_dir(name, int(remote.layer_bytes * REMOTE_SPACE_FACTOR))
+            try:
+                layout = os.path.join(work, "layout")
+                total = remote.layer_bytes
+                ref_name = registry.fetch(
+                    remote,
+                    layout,
+                    options,
+                    lambda done, total: report(ProgressEvent("download", done, total)),
+                    cancel,
+                )
+                report(ProgressEvent("download", total, total, True))
+                reader = OciLayout(layout)
+                image = archive.select(reader.images(), ref_name, source.text)
+            except BaseException:
+                shutil.rmtree(work, ignore_errors=True)
+                raise
+            extra = {
+                "repo_tags": [reference.text],
+                "registry_digest": remote.registry_digest,
+                "manifest_digest": remote.manifest_digest,
+            }
+            return self._unpack(reader, image, source, name, runtime, report, cancel, work, extra)
+
+    @contextlib.contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        """Hold the store's lock on ``name`` (a second pull of it waits here)."""
+        os.makedirs(os.path.join(self.root, ".locks"), exist_ok=True)
+        with open(os.path.join(self.root, ".locks", name), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
+    def _work_dir(self, name: str, need: int) -> str:
+        """A new temporary directory for a pull of ``name`` (the lock held), once the leftovers
+        of killed pulls are gone and ``need`` bytes are free."""
+        for stale in Path(self.root).glob(f".tmp-{name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        free = shutil.disk_usage(self.root).free
+        if need > free:
+            raise ImageError(
+                f"not enough space in {self.root}: the pull needs about {_mb(need)}, "
+                f"{_mb(free)} free; free some space or set SiteConfig.image_store elsewhere"
+            )
+        return tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root)
 
     def image_path(self, name: str) -> str:
         return os.path.join(self.root, name)
@@ -148,22 +256,18 @@ class ImageStore:
         runtime: str,
         report: Progress,
         cancel: threading.Event | None = None,
+        work: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> StoredImage:
-        for stale in Path(self.root).glob(
-            f".tmp-{name}-*"
-        ):  # left by a killed pull; we hold the lock
-            shutil.rmtree(stale, ignore_errors=True)
-        need = int(image.layer_bytes * SPACE_FACTOR)
-        free = shutil.disk_usage(self.root).free
-        if need > free:
-            raise ImageError(
-                f"not enough space in {self.root}: unpacking needs about {_mb(need)}, "
-                f"{_mb(free)} free; free some space or set SiteConfig.image_store elsewhere"
-            )
-        work = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root)
+        """Flatten ``image`` into ``work`` (new unless given) and move it into place as
+        ``name``; ``work`` is removed in every case. ``extra`` goes into the metadata."""
+        if work is None:
+            work = self._work_dir(name, int(image.layer_bytes * SPACE_FACTOR))
         try:
-            # An OCI layout directory has no one file to hash; its manifest digest says it all.
-            tarball_sha = _sha256(source.path, report, cancel) if source.kind != "oci" else None
+            # A layout directory (and a registry's) has no one file to hash; the manifest
+            # digest says it all.
+            hashed = source.kind in ("docker-archive", "oci-archive")
+            tarball_sha = _sha256(source.path, report, cancel) if hashed else None
             rootfs = os.path.join(work, "rootfs")
             os.mkdir(rootfs, 0o755)
             counts = archive.flatten(
@@ -180,11 +284,12 @@ class ImageStore:
             metadata = {
                 "name": name,
                 "source": source.text,
-                "source_path": source.path,
+                **({"source_path": source.path} if source.kind != "docker" else {}),
                 "repo_tags": list(image.repo_tags),
                 "digest": image.digest,
                 **({"manifest_digest": image.manifest_digest} if image.manifest_digest else {}),
                 **({"tarball_sha256": tarball_sha} if tarball_sha else {}),
+                **(extra or {}),
                 "runtime": runtime,
                 "layers": len(image.layers),
                 "skipped_devices": counts["devices"],
@@ -254,6 +359,11 @@ def default_name(image: archive.ArchiveImage, source: Source) -> str:
         text = base
     text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-")
     return text or "image-" + image.digest.removeprefix("sha256:")[:12]
+
+
+def _clean_name(text: str, digest: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-")
+    return text[:128] or "image-" + digest.removeprefix("sha256:")[:12]
 
 
 def check_name(name: str) -> str:

@@ -206,6 +206,17 @@ class Runtime(abc.ABC):
         """Options that expose the GPUs of ``vendor`` ('nvidia', 'rocm' or None)."""
         return []
 
+    def named(self, argv: list[str], name: str) -> list[str]:
+        """``argv`` (from :meth:`argv`) with its container named ``name``, for runtimes whose
+        container can outlive a killed client (see :meth:`remove_argv`); others ignore it."""
+        return argv
+
+    def remove_argv(self, executable: str, name: str) -> list[str] | None:
+        """The command that removes the container ``name`` if it is still there (a client
+        killed with SIGKILL cannot stop it), or None when the runtime's containers end with
+        its process."""
+        return None
+
     def command(
         self,
         spec: ContainerSpec,

@@ -2,7 +2,9 @@
 
 The kernel's ports are on the host network (``--network host``); variables go in by name
 (``--env NAME``), so Podman reads their values from its own environment and they never appear
-on the command line.
+on the command line. A kernel's container is named (``--name``): a ``podman run`` killed with
+SIGKILL (a forced shutdown or restart) leaves its container running, holding the kernel's
+ports, so the provisioner removes it by name (``podman rm --force``) after every stop.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class PodmanRuntime(Runtime):
         if vendor == "rocm":
             return ["--device", "/dev/kfd", "--device", "/dev/dri", "--group-add", "keep-groups"]
         return []
+
+    def named(self, argv: list[str], name: str) -> list[str]:
+        return [*argv[:2], "--name", name, *argv[2:]]  # after `podman run`
+
+    def remove_argv(self, executable: str, name: str) -> list[str] | None:
+        return [executable, "rm", "--force", "--ignore", "--time", "0", name]
 
     def argv(
         self,

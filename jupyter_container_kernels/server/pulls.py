@@ -25,6 +25,7 @@ from traitlets import Int
 from traitlets.config import LoggingConfigurable
 
 from ..errors import CancelledError, ContainerKernelError, ImageError, NotFoundError, SpecError
+from ..images.registry import site_options
 from ..images.sources import Source, parse_source
 from ..images.store import PULL_RUNTIMES, ImageStore, ProgressEvent, check_name
 from ..site import SiteConfig
@@ -273,6 +274,7 @@ class PullOperations(LoggingConfigurable):
             refresh=request.refresh,
             progress=lambda event: self.record(op, event),
             cancel=op.cancel,
+            options=site_options(self.site),
         )
 
     def _forget_old(self) -> None:

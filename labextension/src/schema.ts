@@ -296,7 +296,7 @@ export interface components {
             spec?: components["schemas"]["SpecPatch"];
         };
         PullRequest: {
-            /** @description docker-archive:PATH or the path of a `docker save` tarball; a relative path is relative to the server's root. */
+            /** @description docker://REF (a registry's image; the site's registry_cert_dir and registry_authfile apply), docker-archive:PATH or the path of a `docker save` tarball, oci:DIR[:REF], oci-archive:PATH[:REF]; a relative path is relative to the server's root. */
             source: string;
             /** @description Name in the store (default from the image's tag). */
             name?: string;
@@ -325,10 +325,10 @@ export interface components {
             /** @enum {string} */
             state: "running" | "succeeded" | "failed" | "cancelled";
             /**
-             * @description read (hashing the tarball) or unpack (applying layers); null before the first event.
+             * @description download (from a registry), read (hashing a tarball), unpack (applying layers), convert (building a SIF) or load (podman load); null before the first event.
              * @enum {string|null}
              */
-            phase: "read" | "unpack" | null;
+            phase: "download" | "read" | "unpack" | "convert" | "load" | null;
             /** @description Bytes of the phase done. */
             done: number;
             /** @description Bytes of the phase in all. */

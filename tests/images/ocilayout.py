@@ -2,8 +2,9 @@
 ``oci-layout``, ``index.json`` and ``blobs/sha256/HEX``, as a directory or tarred.
 
 ``write(path, images)`` takes ``[(ref_name, layers)]`` (layers as :mod:`.dockersave` takes
-them); ``gzip_layers`` compresses them; ``nested`` puts each image's manifest behind a nested
-index (as a multi-platform image has it); ``tarball`` writes the layout as one tar at ``path``.
+them); ``gzip_layers`` compresses them (at ``gzip_level``: 1 for big layers in fixtures);
+``nested`` puts each image's manifest behind a nested index (as a multi-platform image has it);
+``tarball`` writes the layout as one tar at ``path``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def write(
     images: list[tuple[str | None, list[Layer]]],
     *,
     gzip_layers: bool = False,
+    gzip_level: int = 9,
     nested: bool = False,
     tarball: bool = False,
 ) -> Written:
@@ -51,7 +53,7 @@ def write(
         datas = [layer_bytes(layer) for layer in layers]
         diff_ids = ["sha256:" + hashlib.sha256(data).hexdigest() for data in datas]
         if gzip_layers:
-            datas = [gzip.compress(data, mtime=0) for data in datas]
+            datas = [gzip.compress(data, gzip_level, mtime=0) for data in datas]
         kind = f"{OCI}.layer.v1.tar" + ("+gzip" if gzip_layers else "")
         layer_descs = [{"mediaType": kind, **blob(data)} for data in datas]
         config = json.dumps(
@@ -60,6 +62,7 @@ def write(
                 "os": "linux",
                 "config": {"Env": ["PATH=/usr/bin:/bin"]},
                 "rootfs": {"type": "layers", "diff_ids": diff_ids},
+                "history": [{"created_by": f"jck test layer {i}"} for i in range(len(datas))],
             }
         ).encode()
         config_desc = {"mediaType": f"{OCI}.config.v1+json", **blob(config)}

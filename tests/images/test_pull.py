@@ -235,7 +235,7 @@ def test_not_enough_space_is_one_line_naming_the_store(
     monkeypatch.setattr(store_module.shutil, "disk_usage", lambda path: free)
     with pytest.raises(ImageError) as info:
         store.pull(parse_source(str(layered[0])))
-    assert str(info.value).startswith(f"not enough space in {store.root}: unpacking needs about ")
+    assert str(info.value).startswith(f"not enough space in {store.root}: the pull needs about ")
     assert str(info.value).endswith(
         ", 0.0 MB free; free some space or set SiteConfig.image_store elsewhere"
     )
@@ -245,8 +245,8 @@ def test_not_enough_space_is_one_line_naming_the_store(
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("docker://ubuntu:24.04", "source: 'docker://ubuntu:24.04': docker sources are not yet supported; give docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], or the path of a `docker save` tarball or of an OCI layout directory"),
-        ("oras://ghcr.io/x/y:1", "source: 'oras://ghcr.io/x/y:1': oras sources are not yet supported; give docker-archive:PATH"),
+        ("docker://Ubuntu 24.04", "source: 'docker://Ubuntu 24.04' is not an image reference; give docker://HOST[:PORT]/PATH[:TAG|@sha256:…], e.g. docker://docker.io/library/debian:12"),
+        ("library://x/y:1", "source: 'library://x/y:1': library sources are not yet supported; give docker://REF, oras://REF, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], or the path of a `docker save` tarball or of an OCI layout directory"),
         ("oci:", "source: 'oci:' names no path; give oci:PATH[:REF]"),
         ("docker-archive:", "source: 'docker-archive:' names no file; give docker-archive:PATH"),
     ],
@@ -258,7 +258,10 @@ def test_unsupported_sources_say_what_is_supported(text: str, message: str) -> N
 
 
 def test_paths_that_are_not_docker_save_tarballs(tmp_path: Path) -> None:
-    with pytest.raises(ImageError, match=r"'/nonexistent.tar': no such file; give docker-archive:"):
+    with pytest.raises(
+        ImageError,
+        match=r"'/nonexistent.tar': no such file; give docker://REF, oras://REF, docker-archive:",
+    ):
         parse_source("/nonexistent.tar")
     import tarfile
 
@@ -297,13 +300,21 @@ def test_pull_verb(layered: tuple[Path, str], tmp_path: Path, jp_environ: None) 
     result = json.loads(done.stdout)
     assert (result["path"], result["reused"], result["digest"]) == (f"{store}/mine", True, digest)
 
-    done = jck("pull", "docker://x/y:1", env=env)
+    done = jck("pull", "library://x/y:1", env=env)
     assert done.returncode == 1 and done.stderr.startswith(
-        "Error: source: 'docker://x/y:1': docker sources are not yet supported"
+        "Error: source: 'library://x/y:1': library sources are not yet supported"
     )
-    done = jck("pull", str(path), "--runtime", "podman", env=env)
+    done = jck("pull", "oras://x/y:1", env=env)
+    assert done.returncode == 1 and done.stderr.startswith(
+        "Error: runtime: 'charliecloud': oras:// images are SIF files; pull them with --runtime "
+        "apptainer"
+    )
+    done = jck("pull", str(path), "--runtime", "shifter", env=env)
     assert done.returncode == 1
-    assert done.stderr == "Error: runtime: 'podman': pulled images run with charliecloud only\n"
+    assert done.stderr == (
+        "Error: runtime: 'shifter': pulled images run with charliecloud, podman, apptainer, "
+        "singularity only\n"
+    )
 
 
 def test_a_cancelled_pull_leaves_nothing_and_keeps_the_stored_image(

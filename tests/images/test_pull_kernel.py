@@ -101,9 +101,12 @@ def test_install_pulls_an_archive_first(
 
     done = jck("install", str(image_tarball), "--name", "pulled", "--force", env=lmod_env)
     assert done.returncode == 0 and done.stderr == "", done.stderr  # reused: nothing to report
-    done = jck("install", str(image_tarball), "--runtime", "podman", env=lmod_env)
+    done = jck("install", str(image_tarball), "--runtime", "shifter", env=lmod_env)
     assert done.returncode == 2
-    assert done.stderr.startswith("Error: --runtime podman: pulled images run with charliecloud")
+    assert done.stderr.startswith(
+        "Error: --runtime shifter: pulled images run with charliecloud, podman, apptainer, "
+        "singularity only"
+    )
 
 
 def jck(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -244,7 +244,7 @@ def test_sync(tmp_path: Path, test_image: str) -> None:
         (
             ("pull", "/nonexistent.tar"),
             1,
-            "'/nonexistent.tar': no such file; give docker-archive:PATH",
+            "'/nonexistent.tar': no such file; give docker://REF, oras://REF, docker-archive:PATH",
         ),
     ],
 )

@@ -6,16 +6,19 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from traitlets.config import Config
 
 from jupyter_container_kernels.images.store import ProgressEvent
 from jupyter_container_kernels.server.pulls import PullOperation, PullOperations
+from tests.images.conftest import oci_registry, tiny_layout
 from tests.images.dockersave import Entry, save
+from tests.images.registry import Registry
 
 Api = Callable[..., tuple[int, Any]]
+__all__ = ["oci_registry", "tiny_layout"]  # the test registry's fixtures (tests/images)
 
 
 class SlowPulls(PullOperations):
@@ -116,6 +119,46 @@ def test_install_registers_the_kernel_after_the_pull(
     assert kernel["spec"]["env"] == {"A": "1"}
 
 
+class RecordingPulls(PullOperations):
+    """Keeps every progress event of every pull (the operation shows only the latest)."""
+
+    events: ClassVar[list[ProgressEvent]] = []
+
+    def record(self, op: PullOperation, event: ProgressEvent) -> None:
+        super().record(op, event)
+        self.events.append(event)
+
+
+@pytest.fixture
+def registry_ca(jp_server_config: Config, oci_registry: Registry) -> Registry:
+    """The test registry, its CA trusted through the site's config (before the server starts)."""
+    jp_server_config.SiteConfig.registry_cert_dir = str(oci_registry.cert_dir)
+    return oci_registry
+
+
+@pytest.mark.parametrize("pull_operations_class", [f"{__name__}.RecordingPulls"])
+def test_a_registry_image_is_pulled_and_registered_over_rest(
+    registry_ca: Registry, api: Api, store_dir: Path
+) -> None:
+    """docker:// through REST: the site's registry_cert_dir is used, download then unpack
+    progress is reported, and the kernel is registered on the stored image."""
+    oci_registry = registry_ca
+    RecordingPulls.events.clear()
+    source = f"docker://{oci_registry.host}/jck/tiny:1"
+    body = {"source": source, "install": {"name": "reg-k", "display_name": "Reg", "probe": False}}
+    status, op = api("POST", "images/pulls", body)
+    assert status == 202, op
+    done = _wait(api, op["id"])
+    assert done["state"] == "succeeded", done
+    assert (done["image_path"], done["kernel"]) == (str(store_dir / "tiny-1"), "reg-k")
+    assert [e.phase for e in RecordingPulls.events if e.finished] == ["download", "unpack"]
+    assert (store_dir / "tiny-1" / "etc" / "tiny").read_text() == "tiny\n"
+
+    status, op = api("POST", "images/pulls", {"source": source.replace(":1", ":2")})
+    done = _wait(api, op["id"])
+    assert done["state"] == "failed" and "no such image in" in done["error"]
+
+
 def test_a_truncated_tarball_fails_with_the_store_message(
     api: Api, jp_root_dir: Path, store_dir: Path
 ) -> None:
@@ -162,7 +205,8 @@ def test_cancel_a_running_pull_leaves_nothing(
         ({}, "source: is required"),
         ({"source": "x.tar", "tag": 1}, "tag: unknown field"),
         ({"source": 3}, "source: expected a string"),
-        ({"source": "docker://x/y"}, "source: 'docker://x/y': docker sources are not yet supported"),
+        ({"source": "library://x/y"}, "source: 'library://x/y': library sources are not yet"),
+        ({"source": "docker://x/Y Z"}, "source: 'docker://x/Y Z' is not an image reference"),
         ({"source": "nothing.tar"}, "source: '/"),  # the path looked for, in the root
         ({"source": "nothing.tar"}, "root_dir/nothing.tar': no such file"),
         ({"source": "pulled.tar", "name": "../x"}, "name: '../x'"),

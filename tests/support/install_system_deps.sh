@@ -20,6 +20,12 @@
 #   procps                        pgrep/ps used when stopping daemons
 #   chromium                      the browser the UI tests drive via Playwright
 #   buildah                       writes a docker-archive tarball (tests/images, no registry)
+#   skopeo                        docker:// pulls (the product's) and pushes into the test registry
+#   docker-registry openssl       the local TLS registry tests/images starts (self-signed cert)
+#   apache2-utils                 htpasswd -B: the password file of the registry needing a login
+#   podman                        runtime: podman kernels and `pull --runtime podman` (runc)
+#   umoci                         the Apptainer stand-in's `pull`/`build` unpack (with skopeo,
+#                                 squashfs-tools; tests/support/apptainer_pull.py)
 #   nodejs (only if no `node`)     builds the JupyterLab extension (jlpm) at pip install
 #
 # Not needed: environment-modules (conflicts with lmod: installing it removes
@@ -36,6 +42,8 @@ PACKAGES=(
   procps
   chromium
   buildah
+  skopeo docker-registry openssl apache2-utils
+  podman umoci
 )
 
 # The machine image ships Node.js; Debian's (18) is enough for jlpm where it does not.
