@@ -50,9 +50,9 @@ from .spec import Bind, ContainerSpec
 _FRAMEWORK_KWARGS = frozenset(
     {"kernel_id", "kernel_spec", "parent", "config", "log", "connection_info"}
 )
-#: Interpreter names ``KernelManager.format_kernel_cmd`` swaps for the *server's* sys.executable.
 #: Seconds removing a container left by a killed runtime client may take.
 REMOVE_TIMEOUT = 30.0
+#: Interpreter names ``KernelManager.format_kernel_cmd`` swaps for the *server's* sys.executable.
 _SWAPPED = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
 
 
