@@ -56,14 +56,14 @@ export const nodeKernelsPlugin: JupyterFrontEndPlugin<void> = {
     const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
     const sessions = app.serviceManager.sessions;
 
-    /** The kernel ids open in this JupyterLab (notebooks, consoles), with their paths. */
-    const openPath = (kernelId: string): string | null => {
+    /** Whether a kernel is open in this JupyterLab (a notebook's or console's session). */
+    const isOpen = (kernelId: string): boolean => {
       for (const session of sessions.running()) {
         if (session.kernel?.id === kernelId) {
-          return session.path;
+          return true;
         }
       }
-      return null;
+      return false;
     };
 
     let context: ISessionContext | null = null;
@@ -75,7 +75,7 @@ export const nodeKernelsPlugin: JupyterFrontEndPlugin<void> = {
     const model = new NodeKernelsModel(() => ({
       panelVisible: panel?.isVisible ?? false,
       currentStarting: currentStarting(),
-      isOpen: kernelId => openPath(kernelId) !== null
+      isOpen
     }));
     panel = new NodeKernelsPanel(model, trans);
     app.shell.add(panel, 'left', { rank: 470 });
@@ -160,18 +160,17 @@ export const nodeKernelsPlugin: JupyterFrontEndPlugin<void> = {
     // One warning per job as its time limit nears; a clock counts down between polls.
     const warnings = new ExpiryWarnings();
     const warn = () => {
-      for (const kernel of warnings.due(model.kernels, model.observedAt, Date.now(), id =>
-        Boolean(openPath(id))
-      )) {
+      for (const kernel of warnings.due(model.kernels, model.observedAt, Date.now(), isOpen)) {
         const left = model.secondsLeft(kernel) ?? 0;
         const minutes = Math.max(1, Math.ceil(left / 60));
         Notification.warning(
+          // Short: longer notification messages are cut off. (A session's path can still be
+          // the temporary one of its start, so it is not named here.)
           trans._n(
-            'The kernel “%2” of %3 (Slurm job %4) ends in %1 minute, at its time limit: save your work.',
-            'The kernel “%2” of %3 (Slurm job %4) ends in %1 minutes, at its time limit: save your work.',
+            'The kernel “%2” (Slurm job %3) ends in %1 minute: save your work.',
+            'The kernel “%2” (Slurm job %3) ends in %1 minutes: save your work.',
             minutes,
             kernel.display_name,
-            openPath(kernel.kernel_id) ?? '',
             kernel.job_id ?? ''
           ),
           {
