@@ -123,19 +123,18 @@ export class NodeKernelsModel {
   }
 
   /** Cancel the kernel's Slurm job; resolves with its record after the cancel. */
-  async cancel(kernelId: string): Promise<INodeKernel> {
-    const answer = await sendJSON<unknown>(
-      `node-kernels/${encodeURIComponent(kernelId)}`,
-      'DELETE'
+  async cancel(kernelId: string): Promise<INodeKernel | null> {
+    const kernel = parseNodeKernel(
+      await sendJSON<unknown>(`node-kernels/${encodeURIComponent(kernelId)}`, 'DELETE')
     );
-    const kernel = parseNodeKernel(answer);
     if (kernel) {
       this.kernels = sortNodeKernels(
         this.kernels.map(k => (k.kernel_id === kernelId ? kernel : k))
       );
       this._changed.emit();
     }
-    return kernel ?? this.find(kernelId)!;
+    void this.poll.refresh();
+    return kernel;
   }
 
   dispose(): void {
