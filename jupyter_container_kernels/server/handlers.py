@@ -351,6 +351,8 @@ class NodeKernelHandler(BaseHandler):
 _NAME = r"(?P<name>[^/]+)"
 _JOB_ID = r"(?P<job_id>[^/]+)"
 _PULL_ID = r"(?P<pull_id>[^/]+)"
+#: Any id reaches the handler, so an unknown one is answered with a JSON 404 (the tracker's
+#: message), not Tornado's HTML page.
 _KERNEL_ID = r"(?P<kernel_id>[^/]+)"
 
 #: Routes relative to ``{base_url}container-kernels/``.

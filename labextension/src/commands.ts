@@ -10,6 +10,8 @@ export namespace CommandIDs {
   export const submitBatch = 'container-kernels:submit-batch';
   /** Show the "Batch jobs" side panel. */
   export const openJobs = 'container-kernels:open-jobs';
+  /** Show the "Compute-node kernels" side panel (the queue of node kernels). */
+  export const openNodeKernels = 'container-kernels:open-node-kernels';
 }
 
 /** The translation domain of this extension's strings (`translator.load(TRANSLATION_DOMAIN)`). */

@@ -15,6 +15,10 @@ const submitSvg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" w
   <path class="jp-icon3" fill="#616161" d="M4 3h10l6 6v5h-2v-4h-5V5H6v14h7v2H4V3zm14.5 9.5L23 17l-4.5 4.5-1.4-1.4 2.1-2.1H14v-2h5.2l-2.1-2.1 1.4-1.4z"/>
 </svg>`;
 
+const nodesSvg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16">
+  <path class="jp-icon3" fill="#616161" d="M3 3h18v6H3V3zm2 2v2h2V5H5zm4 0v2h10V5H9zM3 11h18v6H3v-6zm2 2v2h2v-2H5zm4 0v2h10v-2H9zm2 6h2v2h4v2H7v-2h4v-2z"/>
+</svg>`;
+
 export const containerIcon = new LabIcon({
   name: 'jupyter-container-kernels:container',
   svgstr: containerSvg
@@ -25,4 +29,9 @@ export const jobsIcon = new LabIcon({ name: 'jupyter-container-kernels:jobs', sv
 export const submitIcon = new LabIcon({
   name: 'jupyter-container-kernels:submit',
   svgstr: submitSvg
+});
+
+export const nodesIcon = new LabIcon({
+  name: 'jupyter-container-kernels:node-kernels',
+  svgstr: nodesSvg
 });

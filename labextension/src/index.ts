@@ -7,7 +7,13 @@ import type { JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { batchPlugin } from './batch/plugin';
 import { jobsPlugin } from './jobs/plugin';
 import { kernelsPlugin } from './kernels/plugin';
+import { nodeKernelsPlugin } from './nodes/plugin';
 
-const plugins: JupyterFrontEndPlugin<any>[] = [kernelsPlugin, batchPlugin, jobsPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [
+  kernelsPlugin,
+  batchPlugin,
+  jobsPlugin,
+  nodeKernelsPlugin
+];
 
 export default plugins;

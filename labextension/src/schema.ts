@@ -237,6 +237,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/node-kernels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This server's node kernels (queued, starting, running, ended), as Slurm last said. */
+        get: operations["listNodeKernels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/node-kernels/{kernel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The Jupyter kernel id of a node kernel.
+                 * @example 5f0c2f4e-8a3b-4c1d-9e2f-7a6b5c4d3e2f
+                 */
+                kernel_id: components["parameters"]["KernelId"];
+            };
+            cookie?: never;
+        };
+        /** One node kernel's job. */
+        get: operations["getNodeKernel"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel the kernel's Slurm job: a start waiting in the queue fails ("Cancelled from
+         *     JupyterLab while waiting in the queue."), a running kernel is reported dead. Cancelling
+         *     an ended one changes nothing.
+         */
+        delete: operations["cancelNodeKernel"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -519,6 +564,41 @@ export interface components {
         JobDetail: components["schemas"]["Job"] & {
             log_tail: string;
         };
+        /**
+         * @description NodeJob.to_dict(): a node kernel's Slurm job as the server last saw it. Times are Slurm's
+         *     (local time of the cluster, ISO 8601 without a zone).
+         */
+        NodeKernel: {
+            kernel_id: string;
+            /** @description The kernelspec's name. */
+            kernel_name: string;
+            display_name: string;
+            /** @description Null until sbatch answered. */
+            job_id: string | null;
+            /**
+             * @description SUBMITTING until sbatch answered, then Slurm's job state (first word: PENDING,
+             *     CONFIGURING, RUNNING, COMPLETING, CANCELLED, TIMEOUT, COMPLETED, FAILED, NODE_FAIL…).
+             */
+            state: string;
+            /** @description Slurm's reason (why it waits, e.g. Priority, Resources, QOSMaxGRESPerUser). */
+            reason: string | null;
+            /** @description The compute node, once allocated. */
+            node: string | null;
+            /** @description The address the kernel's ports are reached on (its node agent's host). */
+            address: string | null;
+            submitted: string | null;
+            /** @description Slurm's estimated start, only while PENDING (null when it has none). */
+            start_estimate: string | null;
+            started: string | null;
+            /** @description Slurm's format, e.g. `2:00:00`, `1-00:00:00`, `UNLIMITED`. */
+            time_limit: string | null;
+            /** @description Wall time left while RUNNING (null without a limit or when not running). */
+            seconds_left: number | null;
+            /** @description Why the job ended or the start failed. */
+            message: string | null;
+            /** @description True while squeue fails; `state` is then the last known one. */
+            state_unknown: boolean;
+        };
     };
     responses: {
         /** @description Invalid input; the message names the field, the reason and the fix. */
@@ -539,7 +619,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description No such kernel, job, pull or notebook. */
+        /** @description No such kernel, job, pull, node kernel or notebook. */
         NotFound: {
             headers: {
                 [name: string]: unknown;
@@ -596,6 +676,11 @@ export interface components {
          * @example 4242
          */
         JobId: string;
+        /**
+         * @description The Jupyter kernel id of a node kernel.
+         * @example 5f0c2f4e-8a3b-4c1d-9e2f-7a6b5c4d3e2f
+         */
+        KernelId: string;
         /**
          * @description The pull operation's id (from POST images/pulls).
          * @example 0f3c9a7e5d2b4c1a8e6f0b9d7c5a3e1f
@@ -1216,6 +1301,93 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["TimedOut"];
+        };
+    };
+    listNodeKernels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The node kernels, and whether Slurm answered the last round. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        node_kernels: components["schemas"]["NodeKernel"][];
+                        /**
+                         * @description Why the last `squeue` failed, or null. While set, the states are the last
+                         *     known ones (`state_unknown` is true on the live kernels).
+                         */
+                        scheduler_error: string | null;
+                    };
+                };
+            };
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    getNodeKernel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The Jupyter kernel id of a node kernel.
+                 * @example 5f0c2f4e-8a3b-4c1d-9e2f-7a6b5c4d3e2f
+                 */
+                kernel_id: components["parameters"]["KernelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The node kernel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeKernel"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    cancelNodeKernel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The Jupyter kernel id of a node kernel.
+                 * @example 5f0c2f4e-8a3b-4c1d-9e2f-7a6b5c4d3e2f
+                 */
+                kernel_id: components["parameters"]["KernelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The node kernel after the cancel request. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeKernel"];
                 };
             };
             403: components["responses"]["Forbidden"];

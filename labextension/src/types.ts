@@ -79,3 +79,9 @@ export type IJobTask = Schemas['JobTask'];
 
 /** A batch job (`GET jobs`); `GET jobs/{id}` adds `log_tail`. */
 export type IJob = Schemas['Job'] & { log_tail?: string };
+
+/** A kernel running inside a Slurm job on a compute node (`GET node-kernels`). */
+export type INodeKernel = Schemas['NodeKernel'];
+
+/** `GET node-kernels`: the node kernels, and why the last `squeue` failed (or null). */
+export type INodeKernelList = JSONBody<operations['listNodeKernels']['responses'][200]>;

@@ -5,9 +5,10 @@
   dirs (``jp_environ``), with the server extension enabled, a container kernel
   ``jck-e2e`` ("JCK test image (container)", Charliecloud, the ``py-ipykernel`` test image) and a
   notebook ``demo.ipynb`` (a ``parameters`` cell and a cell printing ``/etc/jck-test-image``).
-  The labextension is the installed one; when only the built files exist
-  (``jupyter_container_kernels/labextension``, e.g. before ``pip install``), they are linked in
-  through ``JUPYTER_PATH`` the way ``jupyter labextension develop`` does.
+  The labextension is this checkout's build (``jupyter_container_kernels/labextension``),
+  linked in through ``JUPYTER_PATH`` the way ``jupyter labextension develop`` does, so it wins
+  over an installed copy; without a build, the installed one. ``serve_lab(...)`` runs such a
+  Lab for other fixtures (another kernel, more environment such as ``SLURM_CONF``).
 * ``in_browser(scenario)``: runs ``scenario(page, shot)`` with a Chromium page (1440x900) on that
   Lab; ``shot(name)`` saves numbered screenshots to ``test-artifacts/ui/`` (CI artifacts, never
   compared to anything), and a failure leaves ``failure.png``.
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -121,16 +123,29 @@ def lab(
     slurm_cluster: None,
 ) -> Iterator[Lab]:
     """A real ``jupyter lab`` with the extension, a container kernel and ``demo.ipynb``."""
-    root = tmp_path / "work"
-    root.mkdir()
     kernel = make_container_kernel(
         KERNEL_NAME,
         {"image": test_image, "runtime": "charliecloud", "gpu": "none"},
         display_name=KERNEL_DISPLAY_NAME,
     )
-    (root / "demo.ipynb").write_text(json.dumps(_notebook(kernel, KERNEL_DISPLAY_NAME), indent=1))
+    with serve_lab(tmp_path, Path(jp_config_dir), kernel, KERNEL_DISPLAY_NAME) as server:
+        yield server
 
-    config_dir = Path(jp_config_dir)
+
+@contextlib.contextmanager
+def serve_lab(
+    tmp_path: Path,
+    config_dir: Path,
+    kernel: str,
+    display_name: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[Lab]:
+    """Run ``jupyter lab`` (root ``tmp_path/work`` with ``demo.ipynb`` on ``kernel``) until the
+    block ends; ``env`` adds to the server's environment (e.g. ``SLURM_CONF``)."""
+    root = tmp_path / "work"
+    root.mkdir()
+    (root / "demo.ipynb").write_text(json.dumps(_notebook(kernel, display_name), indent=1))
+
     (config_dir / "jupyter_server_config.json").write_text(
         json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_container_kernels": True}}})
     )
@@ -140,18 +155,21 @@ def lab(
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
     )
 
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env.setdefault("USER", "root")  # ch-run refuses to start without it
-    if not _labextension_installed(env):
-        if not (BUILT_LABEXTENSION / "package.json").is_file():
-            pytest.fail(
-                "The labextension is neither installed nor built: run `pip install -e .` "
-                "(builds it with jlpm) or `cd labextension && jlpm install && jlpm build:prod`."
-            )
+    # This checkout's build wins over an installed copy (which may be another checkout's, or
+    # older): it is linked in through JUPYTER_PATH, which Lab searches first, the way
+    # `jupyter labextension develop` does.
+    if (BUILT_LABEXTENSION / "package.json").is_file():
         extra = tmp_path / "jupyter-path"
         (extra / "labextensions").mkdir(parents=True)
         (extra / "labextensions" / LABEXTENSION_NAME).symlink_to(BUILT_LABEXTENSION)
         env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(extra), env.get("JUPYTER_PATH")]))
+    elif not _labextension_installed(env):
+        pytest.fail(
+            "The labextension is neither installed nor built: run `pip install -e .` "
+            "(builds it with jlpm) or `cd labextension && jlpm install && jlpm build:prod`."
+        )
 
     port, token = _free_port(), secrets.token_hex(16)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -170,7 +188,7 @@ def lab(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = Lab(f"http://127.0.0.1:{port}/", token, root, kernel, KERNEL_DISPLAY_NAME, log_path)
+    server = Lab(f"http://127.0.0.1:{port}/", token, root, kernel, display_name, log_path)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -256,9 +274,14 @@ def in_browser(lab: Lab) -> Callable[[BrowserScenario], None]:
     (workspace reset, 1440x900, 30 s default timeout); ``shot("launcher")`` saves
     ``test-artifacts/ui/NN-launcher.png`` (NN counts up). Debian's Chromium, headless:
     Playwright cannot download browsers here."""
+    return lambda scenario: browse(lab, scenario)
+
+
+def browse(lab: Lab, scenario: BrowserScenario) -> None:
+    """``scenario(page, shot)`` on a fresh page of ``lab`` (see ``in_browser``)."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(
             f"{CHROMIUM} is missing: `apt-get install chromium` (tests/support/install_system_deps.sh)."
         )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return lambda scenario: _run_in_browser(f"{lab.url}lab?reset&token={lab.token}", scenario)
+    _run_in_browser(f"{lab.url}lab?reset&token={lab.token}", scenario)
