@@ -19,7 +19,9 @@ temporary directory: this package never depends on it.
 
 Every start, restart and shutdown runs in a fresh Python process (one per sample), interleaved
 a, b, c; medians of the successful samples are printed, with the peer's failures counted and
-their first error shown. Targets (issue 9): start a/b <= 0.75, a/c <= 1.15; restart a/b <= 0.5;
+their first error shown (right after the grant its node-list query through ``sacct`` races
+slurmdbd, and ``srun`` then fails with "Hostlist is empty": each of its samples is tried up to
+four times). Targets (issue 9): start a/b <= 0.75, a/c <= 1.15; restart a/b <= 0.5;
 a's job gone <= 2 s.
 
     python benchmarks/node_kernel_start.py [--runs 5] [--peer-wheel PATH]
@@ -116,9 +118,7 @@ def write_kernels(data_dir: Path, image: str, cluster: PrivateSlurm) -> None:
             "display_name": name,
             "language": "python",
             "interrupt_mode": "message",
-            "metadata": {
-                "kernel_provisioner": {"provisioner_name": provisioner, "config": config}
-            },
+            "metadata": {"kernel_provisioner": {"provisioner_name": provisioner, "config": config}},
         }
         (folder / "kernel.json").write_text(json.dumps(spec))
 
@@ -215,8 +215,13 @@ def main() -> None:
                     for which in order:
                         if which == "a":
                             results["a"].append(sample("ours-node", env, cluster, True))
-                        elif which == "b":
-                            results["b"].append(sample("peer", env, cluster, True))
+                        elif which == "b":  # its failures are counted; retried up to 4x
+                            for _ in range(4):
+                                results["b"].append(sample("peer", env, cluster, True))
+                                if "error" not in results["b"][-1]:
+                                    break
+                                for job in queue(cluster):
+                                    cluster.run("scancel", job, check=False)
                         else:
                             results["c"].append(floor_sample("ours-local", env, cluster))
                         print(which, json.dumps(results[which][-1]), flush=True)

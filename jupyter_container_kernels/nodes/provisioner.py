@@ -169,7 +169,7 @@ class NodeKernelProvisioner(ContainerProvisioner):
         """Wait (in the queue, then for the agent) until the agent published its address."""
         assert self.files is not None
         submitted = time.monotonic()
-        checked = 0.0
+        checked = submitted
         while True:
             published = _read_text(self.files.address_file).strip() or (
                 f"{COMMENT_PREFIX}addr={job.agent}" if job.agent else ""
@@ -197,8 +197,11 @@ class NodeKernelProvisioner(ContainerProvisioner):
                 )
             # Slurm is asked by the watcher's rounds; directly only early on (the start is
             # usually seconds away) and when nothing else asks.
+            # (not in the first second: the agent's file is the fast path, and each squeue
+            # costs slurmctld and this host CPU while the job starts)
             since = time.monotonic() - checked
-            if since > (0.25 if waited < 5 else 2.0 if self.tracker.watcher is None else 30.0):
+            early = 1.0 if waited < 1 else 0.5
+            if since > (early if waited < 5 else 2.0 if self.tracker.watcher is None else 30.0):
                 checked = time.monotonic()
                 await self.tracker.refresh(job)
             job.changed.clear()
