@@ -1,4 +1,4 @@
-"""The two places this package leans on another library's internals, pinned so that an upgrade
+"""The places this package leans on another library's internals, pinned so that an upgrade
 that changes them fails here, by name, instead of as a subtle misbehaviour.
 
 * traitlets: ``Application.parse_command_line`` is wrapped by ``catch_config_error`` (which
@@ -6,12 +6,22 @@ that changes them fails here, by name, instead of as a subtle misbehaviour.
 * nbclient: ``async_setup_kernel`` installs its SIGINT/SIGTERM handlers before it calls
   ``async_start_new_kernel`` (where the batch executor puts its own back on top), and registers
   ``_cleanup_kernel`` with atexit (which the executor unregisters after its own clean-up).
+* jupyter_client: a node kernel whose allocation ended sets ``restart_limit = 0`` on the kernel
+  manager's ``_restarter``, so the restarter's next poll reports the kernel dead instead of
+  restarting it (queueing jobs in a loop); and ``is_alive`` asks the provisioner's ``poll``
+  only while ``has_kernel`` (the provisioner's ``has_process``) is true.
+* jupyter_client: ``MultiKernelManager`` shutdown of a kernel still in ``_pending_kernels``
+  waits for its start; the server extension cancels a waiting node kernel's job first.
 """
 
 from __future__ import annotations
 
 import inspect
 
+from jupyter_client.ioloop import AsyncIOLoopKernelManager
+from jupyter_client.ioloop.restarter import AsyncIOLoopKernelRestarter
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.multikernelmanager import MultiKernelManager
 from nbclient import NotebookClient
 from traitlets.config import Application
 
@@ -35,3 +45,23 @@ def test_nbclient_installs_its_signal_handlers_before_starting_the_kernel() -> N
     )
     assert "atexit.register(self._cleanup_kernel)" in source
     assert callable(getattr(NotebookClient, "_cleanup_kernel", None))
+
+
+def test_the_restarter_reports_dead_once_its_limit_is_zero() -> None:
+    source = inspect.getsource(AsyncIOLoopKernelRestarter.poll)
+    assert "self._restart_count > self.restart_limit" in source, (
+        "jupyter_client's restarter no longer compares its count with restart_limit; update "
+        "jupyter_container_kernels/nodes/provisioner.py NodeKernelProvisioner._allocation_ended"
+    )
+    assert '_fire_callbacks("dead")' in source
+    assert "_restarter" in inspect.getsource(AsyncIOLoopKernelManager.start_restarter)
+    alive = inspect.getsource(AsyncKernelManager._async_is_alive)
+    assert "has_kernel" in alive and "provisioner.poll()" in alive
+
+
+def test_shutting_down_a_pending_kernel_waits_for_its_start() -> None:
+    source = inspect.getsource(MultiKernelManager._async_shutdown_kernel)
+    assert "_pending_kernels" in source and "await" in source, (
+        "jupyter_client changed how a kernel still starting is shut down; review "
+        "jupyter_container_kernels/server/app.py _cancel_pending_on_shutdown"
+    )
