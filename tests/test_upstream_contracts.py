@@ -11,7 +11,9 @@ that changes them fails here, by name, instead of as a subtle misbehaviour.
   restarting it (queueing jobs in a loop); and ``is_alive`` asks the provisioner's ``poll``
   only while ``has_kernel`` (the provisioner's ``has_process``) is true.
 * jupyter_client: ``MultiKernelManager`` shutdown of a kernel still in ``_pending_kernels``
-  waits for its start; the server extension cancels a waiting node kernel's job first.
+  waits for its start, and ``shutdown_all`` shuts down every id in ``_pending_kernels`` (where
+  failed starts stay) through ``self._async_shutdown_kernel``; the server extension wraps that
+  method on the instance (``server/app.py`` ``_guard_shutdown``).
 """
 
 from __future__ import annotations
@@ -63,5 +65,10 @@ def test_shutting_down_a_pending_kernel_waits_for_its_start() -> None:
     source = inspect.getsource(MultiKernelManager._async_shutdown_kernel)
     assert "_pending_kernels" in source and "await" in source, (
         "jupyter_client changed how a kernel still starting is shut down; review "
-        "jupyter_container_kernels/server/app.py _cancel_pending_on_shutdown"
+        "jupyter_container_kernels/server/app.py _guard_shutdown"
+    )
+    every = inspect.getsource(MultiKernelManager._async_shutdown_all)
+    assert "_pending_kernels" in every and "self._async_shutdown_kernel(" in every, (
+        "jupyter_client's shutdown_all no longer goes through self._async_shutdown_kernel; "
+        "review jupyter_container_kernels/server/app.py _guard_shutdown"
     )

@@ -119,7 +119,7 @@ class ContainerKernelsApp(ExtensionApp):
         # Node kernels' jobs ride along in the batch watcher's rounds (one squeue for all).
         self.node_kernels = NodeKernels.instance()
         self.node_kernels.attach(self.batch.watcher)
-        self._cancel_pending_on_shutdown(serverapp.kernel_manager)
+        self._guard_shutdown(serverapp.kernel_manager)
         self.log.info(
             "Container kernels: REST API under %s%s/, job records in %s",
             serverapp.base_url,
@@ -146,12 +146,22 @@ class ContainerKernelsApp(ExtensionApp):
                 ", ".join(stale),
             )
 
-    def _cancel_pending_on_shutdown(self, kernel_manager: Any) -> None:
-        """With ``use_pending_kernels``, jupyter_client's shutdown of a kernel that is still
-        starting waits for its start to end: for a node kernel in the queue, that could be
-        hours. Cancel its job first, so the start fails at once and the shutdown goes on."""
-        original = kernel_manager.shutdown_kernel
+    def _guard_shutdown(self, kernel_manager: Any) -> None:
+        """Two things jupyter_client's shutdown of a kernel gets wrong for kernels that are
+        still starting, or failed to:
+
+        * with ``use_pending_kernels`` it waits for the start to end: for a node kernel in the
+          queue that could be hours. Its job is cancelled first, so the start fails at once;
+        * a failed start stays in ``_pending_kernels``, so ``shutdown_all`` (the server's own
+          shutdown) asks jupyter_server to shut down a kernel it does not know: a 404 that
+          aborts the server's clean-up, leaving the other kernels (and their jobs) running.
+          Such a kernel is forgotten instead (there is nothing left of it to shut down).
+
+        Both names are wrapped on the instance: ``shutdown_all`` calls
+        ``_async_shutdown_kernel`` directly (pinned in tests/test_upstream_contracts.py)."""
+        original = kernel_manager._async_shutdown_kernel
         nodes = self.node_kernels
+        log = self.log
 
         async def shutdown_kernel(kernel_id: str, *args: Any, **kwargs: Any) -> Any:
             job = nodes.jobs.get(kernel_id)
@@ -159,9 +169,15 @@ class ContainerKernelsApp(ExtensionApp):
                 try:
                     await nodes.cancel(kernel_id)
                 except Exception:
-                    self.log.exception("Cancelling node kernel %s's job failed", kernel_id)
+                    log.exception("Cancelling node kernel %s's job failed", kernel_id)
+            pending = getattr(kernel_manager, "_pending_kernels", {})
+            task = pending.get(kernel_id)
+            if kernel_id not in kernel_manager and task is not None and task.done():
+                pending.pop(kernel_id, None)  # a start that failed: nothing to shut down
+                return None
             return await original(kernel_id, *args, **kwargs)
 
+        kernel_manager._async_shutdown_kernel = shutdown_kernel
         kernel_manager.shutdown_kernel = shutdown_kernel
 
     async def stop_extension(self) -> None:
