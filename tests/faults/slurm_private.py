@@ -55,10 +55,22 @@ class ClusterError(RuntimeError):
     """The private cluster could not be started; the message quotes its logs."""
 
 
+#: Ports for the daemons come from below the kernel's ephemeral range (32768-60999 on Linux),
+#: where every ipykernel and client socket of the test session picks its own: a port chosen
+#: there may be taken between the check and the daemon's bind.
+DAEMON_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    for _ in range(200):
+        port = DAEMON_PORTS.start + int.from_bytes(os.urandom(2), "big") % len(DAEMON_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise ClusterError("no free port for a Slurm daemon in 20000-31999")
 
 
 def _exe(name: str) -> str:

@@ -3,6 +3,7 @@ ends with its kernel, the one still waiting in the queue is cancelled."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -97,7 +98,5 @@ def _up(port: int) -> bool:
 
 
 def _quietly(function: Any, *args: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the start fails as the server goes: the point
         function(*args)
-    except Exception:  # the start fails when the server goes away: that is the point
-        pass
