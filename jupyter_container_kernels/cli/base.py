@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn
 
 from jupyter_core.application import JupyterApp
-from traitlets import Bool, TraitError, Unicode
+from traitlets import Bool, HasTraits, TraitError, Unicode
 from traitlets.config import Application
 from traitlets.config.loader import ArgumentError
 
@@ -104,3 +104,18 @@ class Verb(JupyterApp):
 
     def emit(self, data: Any) -> None:
         print(json.dumps(data, indent=1))
+
+
+class SlurmResourceOptions(HasTraits):
+    """The Slurm resource flags ``submit``/``export`` and ``install`` (node kernels) share, by
+    sbatch's own long names; checked by :class:`~..batch.resources.Resources`, not here."""
+
+    partition = Text(config=True, help="--partition: partition(s), e.g. gpu.")
+    account = Text(config=True, help="--account to charge.")
+    qos = Text(config=True, help="--qos: quality of service.")
+    reservation = Text(config=True, help="--reservation to run in.")
+    time = Text(config=True, help="--time limit, e.g. 1:30:00 or 2-00:00:00.")
+    cpus_per_task = Text(config=True, help="--cpus-per-task.")
+    mem = Text(config=True, help="--mem per node, e.g. 16G.")
+    gpus = Text(config=True, help="--gpus: GPU count, [type:]count.")
+    gres = Text(config=True, help="--gres: generic resources, e.g. gpu:1.")

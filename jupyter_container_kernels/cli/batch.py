@@ -24,7 +24,7 @@ from ..batch.script import MODES, TEMPLATES
 from ..batch.service import BatchService
 from ..errors import ContainerKernelError, SpecError
 from ..site import SiteConfig
-from .base import JSON_FLAG, Text, Verb
+from .base import JSON_FLAG, SlurmResourceOptions, Text, Verb
 
 
 def _aliases(cls: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -53,7 +53,7 @@ class _BatchApp(Verb):
         return BatchService(parent=self)
 
 
-class _RequestApp(_BatchApp):
+class _RequestApp(_BatchApp, SlurmResourceOptions):
     """Options of export and submit: NOTEBOOK, the kernel, resources, parameters, mode."""
 
     positional = (1, 1)
@@ -61,17 +61,8 @@ class _RequestApp(_BatchApp):
 
     kernel = Text(config=True, help="Container kernel to run (default: the notebook's).")
     job_name = Text(config=True, help="--job-name: the job's name (default: notebook name).")
-    partition = Text(config=True, help="--partition: partition(s), e.g. gpu.")
-    account = Text(config=True, help="--account to charge.")
-    qos = Text(config=True, help="--qos: quality of service.")
-    reservation = Text(config=True, help="--reservation to run in.")
-    time = Text(config=True, help="--time limit, e.g. 1:30:00 or 2-00:00:00.")
     nodes = Text(config=True, help="--nodes: node count (or min-max).")
     ntasks = Text(config=True, help="--ntasks: task count (script mode, mpi template).")
-    cpus_per_task = Text(config=True, help="--cpus-per-task.")
-    mem = Text(config=True, help="--mem per node, e.g. 16G.")
-    gpus = Text(config=True, help="--gpus: GPU count, [type:]count.")
-    gres = Text(config=True, help="--gres: generic resources, e.g. gpu:1.")
     output_dir = Text(
         config=True,
         help="Directory for logs, output notebooks and the script (default: "

@@ -18,7 +18,7 @@ from ..errors import SpecError
 from ..nodes.settings import RESOURCE_KEYS
 from ..site import SiteConfig
 from ..spec import ContainerSpec
-from .base import JSON_FLAG, Text, Verb
+from .base import JSON_FLAG, SlurmResourceOptions, Text, Verb
 
 SCOPE_FLAGS: dict[str, Any] = {
     "user": ({"ScopedVerb": {"scope": "user"}}, "Your own kernels (jupyter_data_dir()/kernels): the default."),
@@ -99,7 +99,7 @@ class SpecOptions(ScopedVerb):
         return data
 
 
-class InstallApp(SpecOptions):
+class InstallApp(SpecOptions, SlurmResourceOptions):
     """Register a container image as a Jupyter kernel."""
 
     name = "jupyter-container-kernels-install"
@@ -126,15 +126,6 @@ class InstallApp(SpecOptions):
         help="Run the kernel on a compute node Slurm allocates (the site's node_defaults; "
         "implied by any of the resource options).",
     )
-    partition = Text(config=True, help="Node kernel: --partition, e.g. gpu.")
-    account = Text(config=True, help="Node kernel: --account to charge.")
-    qos = Text(config=True, help="Node kernel: --qos.")
-    reservation = Text(config=True, help="Node kernel: --reservation.")
-    time = Text(config=True, help="Node kernel: --time limit, e.g. 2:00:00.")
-    cpus_per_task = Text(config=True, help="Node kernel: --cpus-per-task.")
-    mem = Text(config=True, help="Node kernel: --mem, e.g. 32G.")
-    gpus = Text(config=True, help="Node kernel: --gpus, [type:]count.")
-    gres = Text(config=True, help="Node kernel: --gres, e.g. gpu:1.")
     pending_timeout = Text(
         config=True, help="Node kernel: seconds the job may wait in the queue (0: no limit)."
     )

@@ -31,6 +31,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import struct
@@ -321,10 +322,14 @@ class Agent:
         self._starting = asyncio.ensure_future(self.start_kernel())  # no round-trip first
         await loop.run_in_executor(None, publish, self.config, self.dir, f"addr={self.ip}:{port}")
         lease = asyncio.ensure_future(self.watch_lease())
-        await self.done.wait()
-        lease.cancel()
-        server.close()
-        await self.stop_kernel(grace=1.0)
+        try:
+            await self.done.wait()
+        finally:
+            lease.cancel()
+            server.close()
+            await self.stop_kernel(grace=1.0)
+            # the kernel's connection file (it holds the key) does not outlive the job
+            shutil.rmtree(self.config["kernel_dir"], ignore_errors=True)
         return self.exit_status
 
     def _on_signal(self, signum: int) -> None:

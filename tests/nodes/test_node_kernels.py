@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from typing import Any
 
@@ -94,6 +95,7 @@ async def test_interrupt_restart_and_shutdown_behave_as_with_a_local_kernel(
 ) -> None:
     async with node_kernel(charliecloud(test_image, slurm={})) as (km, kc):
         job_id = km.provisioner.job.job_id
+        directory = km.provisioner.files.directory
         # interrupt (message mode): KeyboardInterrupt, the kernel lives on
         msg_id = kc.execute("import time; time.sleep(60)")
         await asyncio.sleep(1.0)
@@ -120,6 +122,9 @@ async def test_interrupt_restart_and_shutdown_behave_as_with_a_local_kernel(
         assert time.monotonic() - t0 < 5, gone
         record = cluster_env.run("scontrol", "show", "job", job_id)
         assert "JobState=COMPLETED" in record or "JobState=CANCELLED" in record
+        # nothing holding the key is left: not on the node, not in the server's directory
+        assert not os.path.exists(f"/tmp/jck-node-{km.kernel_id}")
+        assert not os.path.exists(directory)
 
 
 async def test_five_kernels_share_the_node_without_port_clashes_and_restart_in_their_jobs(

@@ -110,12 +110,14 @@ def test_install_list_show_remove(
         "RUNTIME",
         "GPU",
         "MODULES",
+        "RUNS",
+        "ON",
         "SCOPE",
         "IMAGE",
         "PRESENT",
     ]
     assert table[1].split()[:1] == ["pytorch-2.7"] and "PyTorch 2.7 (container)" in table[1]
-    assert table[1].split()[-5:] == ["charliecloud", "auto", "cuda/12.4", "user", "yes"]
+    assert table[1].split()[-6:] == ["charliecloud", "auto", "cuda/12.4", "server", "user", "yes"]
 
     listed = json.loads(jck("list", "--json").stdout)["kernels"]
     shown = json.loads(jck("show", "pytorch-2.7", "--json").stdout)
@@ -144,6 +146,23 @@ def test_install_refuses_an_image_without_ipykernel_unless_told(bare_image: str)
     assert (
         "Installed py-bare " in jck("install", bare_image, "--no-probe").stdout
     )  # name from the image
+
+
+def test_install_with_slurm_resources_registers_a_node_kernel(image_root: str) -> None:
+    image = Path(image_root) / "torch.sif"
+    image.write_text("x")
+    args = ("install", str(image), "--no-probe", "--name", "torch-gpu")
+    error = jck(*args, "--time", "1:00;reboot", ok=1).stderr
+    assert error.startswith("Error: slurm.time:") and "metacharacter" in error
+    jck(*args, "--partition", "gpu", "--time", "2:00:00", "--gres", "gpu:1",
+        "--cpus-per-task", "8", "--pending-timeout", "300")  # fmt: skip
+    [kernel] = json.loads(jck("list", "--json").stdout)["kernels"]
+    assert kernel["slurm"] == {"partition": "gpu", "time": "2:00:00", "gres": "gpu:1",
+                               "cpus_per_task": "8", "pending_timeout": 300.0}  # fmt: skip
+    shown = jck("show", "torch-gpu").stdout
+    assert "runs on: node (--partition=gpu --time=2:00:00 --cpus-per-task=8 --gres=gpu:1)" in shown
+    jck("install", str(image), "--no-probe", "--name", "plain")
+    assert "runs on: server" in jck("show", "plain").stdout
 
 
 def test_user_images_outside_the_allowed_roots_are_refused(tmp_path: Path, image_root: str) -> None:
