@@ -150,6 +150,14 @@ class SiteConfig(Configurable):
         "docker:// registries; `pull --authfile` overrides it. Empty: skopeo's default, "
         "$XDG_RUNTIME_DIR/containers/auth.json.",
     )
+    shared_image_stores = List(
+        Unicode(),
+        config=True,
+        help="Read-only image stores admins fill (e.g. `jupyter container-kernels pull --store "
+        "DIR` as root): a user's pull of an image whose digest one of them holds uses that "
+        "image instead of pulling a copy into the user's store. List them in "
+        "allowed_image_roots too, so user kernels may use their images.",
+    )
     module_init = Unicode(
         "",
         config=True,

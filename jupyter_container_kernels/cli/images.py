@@ -64,7 +64,7 @@ def pull_source(
 def image_store(site: SiteConfig) -> ImageStore:
     from ..images.store import ImageStore
 
-    return ImageStore(site.image_store or None, runtime_paths=dict(site.runtime_paths))
+    return ImageStore.for_site(site)
 
 
 class PullApp(Verb):
@@ -113,9 +113,15 @@ class PullApp(Verb):
         help="docker://: credentials file written by `skopeo login --authfile FILE` (default: "
         "SiteConfig.registry_authfile, else skopeo's own).",
     )
+    store = Text(
+        config=True,
+        help="Store to pull into (default: SiteConfig.image_store, per user). Admins fill a "
+        "shared store with it (listed in SiteConfig.shared_image_stores, whose images users' "
+        "pulls of the same digest then use).",
+    )
     aliases: ClassVar[dict[str, Any]] = {
         "runtime": "PullApp.runtime", "name": "PullApp.image_name", "image": "PullApp.image",
-        "cert-dir": "PullApp.cert_dir", "authfile": "PullApp.authfile",
+        "cert-dir": "PullApp.cert_dir", "authfile": "PullApp.authfile", "store": "PullApp.store",
     }  # fmt: skip
     flags: ClassVar[dict[str, Any]] = {
         **JSON_FLAG,
@@ -129,7 +135,10 @@ class PullApp(Verb):
         site = self.site()
         source = parse_source(self.extra_args[0])
         options = site_options(site, cert_dir=self.cert_dir, authfile=self.authfile)
-        stored = image_store(site).pull(
+        store = image_store(site)
+        if self.store:  # filling a store: never answered from another one
+            store = ImageStore(self.store, runtime_paths=dict(site.runtime_paths))
+        stored = store.pull(
             source,
             options=options,
             runtime=self.runtime,

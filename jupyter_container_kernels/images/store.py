@@ -99,9 +99,48 @@ class ImageStore:
     ``runtime="podman"``; ``runtime_paths`` (``SiteConfig.runtime_paths``) name the runtimes'
     executables (default: found on PATH)."""
 
-    def __init__(self, root: str | None = None, *, runtime_paths: dict[str, str] | None = None):
+    def __init__(
+        self,
+        root: str | None = None,
+        *,
+        runtime_paths: dict[str, str] | None = None,
+        shared: tuple[str, ...] | list[str] = (),
+    ):
         self.root = os.path.abspath(os.path.expanduser(root or default_store()))
         self.runtime_paths = dict(runtime_paths or {})
+        #: Read-only stores (``SiteConfig.shared_image_stores``): an image of the same digest
+        #: there is used instead of pulling it into :attr:`root`.
+        self.shared = tuple(os.path.abspath(p) for p in shared)
+
+    @classmethod
+    def for_site(cls, site: Any) -> ImageStore:
+        """The store ``site`` (a :class:`~..site.SiteConfig`) configures."""
+        return cls(
+            site.image_store or None,
+            runtime_paths=dict(site.runtime_paths),
+            shared=tuple(site.shared_image_stores),
+        )
+
+    def find_shared(self, digest: str, runtime: str) -> StoredImage | None:
+        """A directory image of ``digest`` for ``runtime`` in a shared store (sidecar written by
+        this tool, image present), or None. Reads the stores' sidecars only."""
+        for root in self.shared:
+            for sidecar in sorted(Path(root).glob("*.json")):
+                image = str(sidecar)[: -len(".json")]
+                try:
+                    with open(sidecar, "rb") as f:
+                        data = json.loads(f.read(SIDECAR_LIMIT))
+                except (OSError, ValueError):
+                    continue
+                if (
+                    isinstance(data, dict)
+                    and data.get("tool") == "jupyter_container_kernels"
+                    and data.get("digest") == digest
+                    and data.get("runtime", "charliecloud") == runtime
+                    and os.path.isdir(image)
+                ):
+                    return StoredImage(image, data, reused=True)
+        return None
 
     def executable(self, runtime: str) -> str:
         return self.runtime_paths.get(runtime) or runtime
@@ -160,6 +199,9 @@ class ImageStore:
         try:
             image = archive.select(reader.images(), image_ref or source.ref, source.path)
             name = check_name(name) if name else default_name(image, source)
+            shared = None if refresh else self.find_shared(image.digest, runtime)
+            if shared is not None:
+                return shared
             with self._lock(name):
                 stored = self.find(name)
                 if stored and stored.get("digest") == image.digest and not refresh:
@@ -185,6 +227,9 @@ class ImageStore:
         reference = registry.parse_reference(source.text)
         remote = registry.resolve(reference, options)
         name = check_name(name) if name else _clean_name(reference.name, remote.config_digest)
+        shared = None if refresh else self.find_shared(remote.config_digest, runtime)
+        if shared is not None:
+            return shared
         with self._lock(name):
             stored = self.find(name)
             if stored and stored.get("digest") == remote.config_digest and not refresh:

@@ -131,6 +131,22 @@ def test_a_stored_digest_is_reused_unless_refresh(
     assert sorted(os.listdir(store.root)) == [".locks", "layered-1.0", "layered-1.0.json"]
 
 
+def test_an_image_in_a_shared_store_is_used_instead_of_a_copy(
+    tmp_path: Path, layered: tuple[Path, str]
+) -> None:
+    path, digest = layered
+    source = parse_source(f"docker-archive:{path}")
+    shared = ImageStore(str(tmp_path / "shared")).pull(source)  # what an admin filled
+    user = ImageStore(str(tmp_path / "mine"), shared=[str(tmp_path / "shared")])
+    found = user.pull(source)
+    assert found.reused and found.path == shared.path and found.metadata["digest"] == digest
+    assert not os.path.exists(user.root), "nothing was copied into the user's store"
+    other_runtime = user.find_shared(digest, "apptainer")
+    assert other_runtime is None, "a directory image does not serve another runtime"
+    refreshed = user.pull(source, refresh=True)
+    assert not refreshed.reused and refreshed.path.startswith(user.root)
+
+
 def test_two_pulls_of_one_target_unpack_once(store: ImageStore, layered: tuple[Path, str]) -> None:
     source = parse_source(str(layered[0]))
     results = []
