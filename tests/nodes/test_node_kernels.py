@@ -180,3 +180,28 @@ async def test_invalid_resources_fail_the_start_with_slurms_own_error(
     assert "Slurm refused the kernel's job" in message
     assert "invalid partition" in message.lower()
     assert queue(cluster_env) == []
+
+
+async def test_an_apptainer_kernel_with_its_module_and_nv_runs_on_the_node(
+    node_kernel: Any, test_image: str
+) -> None:
+    """The runtime found after `module load apptainer` *on the node* (the stand-in, see the
+    README), `--nv` from gpu: nvidia, the site's binds: as a local kernel gets them."""
+    config = {
+        "image": test_image,
+        "runtime": "apptainer",
+        "modules": ["apptainer"],
+        "gpu": "nvidia",
+        "cleanenv": True,
+        "slurm": {"gres": "gpu:1"},
+    }
+    async with node_kernel(config) as (km, kc):
+        seen = json.loads(
+            await run(
+                kc,
+                "import json, os; print(json.dumps([open('/etc/jck-test-image').read().strip(),"
+                " os.environ.get('JCK_STANDIN_GPU'), os.environ.get('SLURM_JOB_ID'),"
+                " os.environ.get('CUDA_VISIBLE_DEVICES')]))",
+            )
+        )
+        assert seen == ["py-ipykernel", "nv", km.provisioner.job.job_id, "0"]
