@@ -158,7 +158,15 @@ class NodeKernelProvisioner(ContainerProvisioner):
         address = await self._wait_for_agent(job)
         ip, _, port = address.rpartition(":")
         self.agent = AgentClient(ip, int(port), self.files.token)
-        reply = await self.agent.request("ready", timeout=max(self.start_watch_timeout, 30.0))
+        try:
+            reply = await self.agent.request("ready", timeout=max(self.start_watch_timeout, 30.0))
+        except AgentUnreachable as exc:
+            raise KernelStartError(
+                f"The kernel's job {job.job_id} runs on {job.node or ip}, but this server cannot "
+                f"talk to it: {exc}. The server must reach the node at {ip} on any port (the "
+                "node picks them): ask the site to allow it, or set c.SiteConfig.node_address "
+                "to an address of the node this server can reach."
+            ) from None
         info = self._connection(reply)
         self._lease = asyncio.ensure_future(self._renew_lease())
         if job.state != "RUNNING":  # known from the agent's file before Slurm was asked

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..batch.slurm import JobState, Slurm
+from ..batch.states import TERMINAL
 from ..errors import ContainerKernelError, NotFoundError
 from .agent import COMMENT_PREFIX
 
@@ -29,11 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Slurm states in which a job still holds (or waits for) its allocation.
-LIVE_STATES = frozenset(
-    {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING",
-     "SIGNALING", "STAGE_OUT", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "STOPPED"}
-)  # fmt: skip
+#: States in which a job no longer holds its allocation: Slurm's terminal ones (the batch
+#: jobs' list) and ENDING (its agent was signalled before Slurm said how it ends).
+ENDED_STATES = TERMINAL | {"ENDING"}
 _SLURM_TIME = re.compile(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)\Z")
 
 
@@ -68,7 +67,7 @@ class NodeJob:
 
     @property
     def live(self) -> bool:
-        return self.state == "SUBMITTING" or self.state in LIVE_STATES
+        return self.state not in ENDED_STATES
 
     def seconds_left(self) -> float | None:
         if self.time_left is None:
