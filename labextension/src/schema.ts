@@ -313,8 +313,10 @@ export interface components {
                 /** @description Kernelspec name; derived from the display name when omitted. */
                 name?: string;
                 display_name: string;
-                /** @description Spec settings other than `image` and `runtime` (set by the pull). */
-                spec?: Record<string, never>;
+                /** @description Spec settings other than `image` and `runtime` (set by the pull), as in Spec (gpu, binds, modules, env…). */
+                spec?: {
+                    [key: string]: unknown;
+                };
                 /** @default true */
                 probe?: boolean;
             };
