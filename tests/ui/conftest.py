@@ -5,9 +5,11 @@
   dirs (``jp_environ``), with the server extension enabled, a container kernel
   ``jck-e2e`` ("JCK test image (container)", Charliecloud, the ``py-ipykernel`` test image) and a
   notebook ``demo.ipynb`` (a ``parameters`` cell and a cell printing ``/etc/jck-test-image``).
-  The labextension is the installed one; when only the built files exist
-  (``jupyter_container_kernels/labextension``, e.g. before ``pip install``), they are linked in
-  through ``JUPYTER_PATH`` the way ``jupyter labextension develop`` does.
+  A test adds server settings (``{"SiteConfig": {...}}``) by overriding ``lab_server_config``.
+  The labextension is the one built in this checkout (``jupyter_container_kernels/labextension``,
+  written by ``jlpm build:prod``) when it exists, linked in through ``JUPYTER_PATH`` the way
+  ``jupyter labextension develop`` does (it wins over an installed, maybe older, copy);
+  otherwise the installed one.
 * ``in_browser(scenario)``: runs ``scenario(page, shot)`` with a Chromium page (1440x900) on that
   Lab; ``shot(name)`` saves numbered screenshots to ``test-artifacts/ui/`` (CI artifacts, never
   compared to anything), and a failure leaves ``failure.png``.
@@ -112,7 +114,14 @@ class Lab:
 
 
 @pytest.fixture
+def lab_server_config() -> dict[str, dict[str, Any]]:
+    """More settings for the ``lab`` server's jupyter_server_config.json, by class (none)."""
+    return {}
+
+
+@pytest.fixture
 def lab(
+    lab_server_config: dict[str, dict[str, Any]],
     jp_environ: None,
     jp_config_dir: Path,
     tmp_path: Path,
@@ -131,9 +140,12 @@ def lab(
     (root / "demo.ipynb").write_text(json.dumps(_notebook(kernel, KERNEL_DISPLAY_NAME), indent=1))
 
     config_dir = Path(jp_config_dir)
-    (config_dir / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_container_kernels": True}}})
-    )
+    server_config: dict[str, dict[str, Any]] = {
+        "ServerApp": {"jpserver_extensions": {"jupyter_container_kernels": True}}
+    }
+    for section, settings in lab_server_config.items():
+        server_config.setdefault(section, {}).update(settings)
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps(server_config))
     # No "get Jupyter news?" toast covering the panels in screenshots.
     (config_dir / "labconfig").mkdir(exist_ok=True)
     (config_dir / "labconfig" / "page_config.json").write_text(
@@ -142,8 +154,9 @@ def lab(
 
     env = dict(os.environ)
     env.setdefault("USER", "root")  # ch-run refuses to start without it
-    if not _labextension_installed(env):
-        if not (BUILT_LABEXTENSION / "package.json").is_file():
+    built = (BUILT_LABEXTENSION / "package.json").is_file()
+    if built or not _labextension_installed(env):
+        if not built:
             pytest.fail(
                 "The labextension is neither installed nor built: run `pip install -e .` "
                 "(builds it with jlpm) or `cd labextension && jlpm install && jlpm build:prod`."
