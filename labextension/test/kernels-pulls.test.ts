@@ -198,7 +198,7 @@ describe('pullProgress', () => {
       'Done: /s/t'
     );
     const failed = pullProgress(op({ state: 'failed', error: 'no such image' }), trans);
-    assert.deepEqual(failed, { phase: 'Failed', bytes: null, fraction: null });
+    assert.deepEqual(failed, { phase: 'Failed', bytes: null, fraction: 0 });
     assert.equal(pullProgress(op({ state: 'cancelled' }), trans).phase, 'Cancelled');
   });
 });

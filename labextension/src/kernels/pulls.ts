@@ -144,7 +144,8 @@ export interface IPullProgress {
   phase: string;
   /** `12.0 MiB of 85.3 MiB` when the bytes are known, else null. */
   bytes: string | null;
-  /** Done/total between 0 and 1 while running with a known total; null: indeterminate. */
+  /** Done/total between 0 and 1 (1 once succeeded, 0 once failed or cancelled); null while
+   * running without a known total (an indeterminate bar). */
   fraction: number | null;
 }
 
@@ -180,10 +181,11 @@ export function pullProgress(op: IPullOperation, trans: ITrans): IPullProgress {
     };
   }
   if (op.state === 'failed' || op.state === 'cancelled') {
+    // An empty, still bar: an indeterminate one would look like work going on.
     return {
       phase: op.state === 'failed' ? trans.__('Failed') : trans.__('Cancelled'),
       bytes: null,
-      fraction: null
+      fraction: 0
     };
   }
   const phase = phaseLabel(op, trans);
