@@ -310,7 +310,7 @@ export interface components {
             runtime?: components["schemas"]["PullRuntime"];
             /** @description Register a kernel running the pulled image once the pull succeeded (as POST kernels, in the user scope; its runtime the body's, its image the stored one). */
             install?: {
-                /** @description Kernelspec name; derived from the display name when omitted. */
+                /** @description Kernelspec name; when omitted, derived from the stored image's name (e.g. `tool-1.2` for docker://…/tool:1.2), so a second kernel on one image needs one. */
                 name?: string;
                 display_name: string;
                 /** @description Spec settings other than `image` and `runtime` (set by the pull), as in Spec (gpu, binds, modules, env…). */
