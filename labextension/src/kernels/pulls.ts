@@ -17,7 +17,8 @@ import { buildSpec, defaultDisplayName, IRegisterForm } from './form';
  * - `registry`: `docker://REF` or `oras://REF` (a SIF in a registry), pulled first;
  * - `archive`: `docker-archive:PATH`, `oci:DIR[:REF]`, `oci-archive:PATH[:REF]` or the path of
  *   a `.tar` file (a `docker save` tarball), pulled first;
- * - `unsupported`: a transport the server cannot pull (`library://`, `shub://`, …);
+ * - `unsupported`: a transport the server cannot pull (`library://`, `shub://`, …): registered
+ *   as it is, for a runtime that reads it (Apptainer pulls `library://` itself);
  * - `empty`: nothing typed yet.
  */
 export type SourceKind = 'empty' | 'image' | 'registry' | 'archive' | 'unsupported';

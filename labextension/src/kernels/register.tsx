@@ -55,7 +55,7 @@ function describeSource(source: ISourceInfo, runtime: string, trans: Translation
           );
     case 'unsupported':
       return trans.__(
-        '%1 sources cannot be pulled: give an image path, docker://, oras://, a docker save .tar, oci: or oci-archive:.',
+        '%1 sources are not pulled into the image store: Register passes the reference to the runtime as it is.',
         source.scheme
       );
     default:
@@ -213,7 +213,7 @@ export function RegisterForm(props: {
         </div>
         {source.kind !== 'empty' && (
           <div
-            className={`jck-Hint ${source.kind === 'unsupported' ? 'jck-Status-error' : ''}`}
+            className="jck-Hint"
             data-testid="jck-register-source-kind"
             data-kind={source.kind}
             data-scheme={source.scheme}
