@@ -28,6 +28,7 @@ from ..errors import CancelledError, ContainerKernelError, ImageError, NotFoundE
 from ..images.registry import site_options
 from ..images.sources import Source, parse_source
 from ..images.store import PULL_RUNTIMES, ImageStore, ProgressEvent, check_name
+from ..nodes.settings import NodeSettings
 from ..site import SiteConfig
 from .registry import KernelRegistry
 
@@ -37,12 +38,15 @@ STATES = ("running", "succeeded", "failed", "cancelled")
 @dataclass(frozen=True)
 class PullRequest:
     """A validated ``POST images/pulls`` body. ``source`` is parsed (its file exists and is a
-    tarball); a relative path is relative to the server's root. ``install`` is the
-    ``POST kernels`` body less the image: ``display_name`` (required), ``name``, ``probe`` and
-    ``spec`` (settings other than ``image`` and ``runtime``)."""
+    tarball); a relative path is relative to the server's root. ``runtime`` is the runtime the
+    image is pulled for (one of :data:`PULL_RUNTIMES`; Charliecloud by default). ``install`` is
+    the ``POST kernels`` body less the image: ``display_name`` (required), ``name``, ``probe``
+    and ``spec`` (settings other than ``image`` and ``runtime``, which the pull sets)."""
 
-    KEYS: ClassVar[tuple[str, ...]] = ("source", "name", "image", "refresh", "install")
-    INSTALL_KEYS: ClassVar[tuple[str, ...]] = ("name", "display_name", "spec", "probe")
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "source", "name", "image", "refresh", "runtime", "install",
+    )  # fmt: skip
+    INSTALL_KEYS: ClassVar[tuple[str, ...]] = ("name", "display_name", "spec", "probe", "slurm")
 
     text: str
     source: Source
@@ -50,6 +54,7 @@ class PullRequest:
     image: str | None = None
     refresh: bool = False
     install: dict[str, Any] | None = None
+    runtime: str = PULL_RUNTIMES[0]
 
     @classmethod
     def from_body(cls, body: dict[str, Any], root_dir: str, site: SiteConfig) -> PullRequest:
@@ -62,9 +67,16 @@ class PullRequest:
         refresh = body.get("refresh", False)
         if not isinstance(refresh, bool):
             raise SpecError("refresh", f"expected true or false, got {refresh!r}.")
+        runtime = body.get("runtime", PULL_RUNTIMES[0])
+        if runtime not in PULL_RUNTIMES:
+            raise SpecError(
+                "runtime",
+                f"{runtime!r}: images are pulled for {', '.join(PULL_RUNTIMES)} only; "
+                "give one of them (or leave it out for charliecloud).",
+            )
         install = body.get("install")
         if install is not None:
-            install = _install(install, site)
+            install = _install(install, site, runtime)
         try:  # a relative path's message shows where it was looked for
             source = parse_source(_under_root(text, root_dir))
         except ImageError as exc:
@@ -76,6 +88,7 @@ class PullRequest:
             _optional_string(body, "image"),
             refresh,
             install,
+            runtime,
         )
 
 
@@ -86,7 +99,7 @@ def _optional_string(body: dict[str, Any], key: str, where: str = "") -> str | N
     return value
 
 
-def _install(install: Any, site: SiteConfig) -> dict[str, Any]:
+def _install(install: Any, site: SiteConfig, runtime: str) -> dict[str, Any]:
     if not isinstance(install, dict):
         raise SpecError("install", f"expected an object, got {install!r}.")
     unknown = sorted(set(install) - set(PullRequest.INSTALL_KEYS))
@@ -107,14 +120,17 @@ def _install(install: Any, site: SiteConfig) -> dict[str, Any]:
         if key in spec:
             raise SpecError(
                 f"install.spec.{key}",
-                f"is set by the pull (the stored image, {PULL_RUNTIMES[0]}); leave it out.",
+                "is set by the pull (the stored image, the body's runtime); leave it out.",
             )
-    site.build_spec(_spec(spec, "/"), where="install.spec")  # every other setting, checked now
+    # Every other setting, checked now (against the runtime's rules, e.g. its runtime_args).
+    site.build_spec(_spec(spec, "/", runtime), where="install.spec")
+    if install.get("slurm") is not None:  # a node kernel: checked now, not after the pull
+        NodeSettings.from_dict(install["slurm"], where="install.slurm")
     return install
 
 
-def _spec(settings: dict[str, Any], image: str) -> dict[str, Any]:
-    return {**settings, "runtime": PULL_RUNTIMES[0], "image": image}
+def _spec(settings: dict[str, Any], image: str, runtime: str) -> dict[str, Any]:
+    return {**settings, "runtime": runtime, "image": image}
 
 
 def _under_root(text: str, root_dir: str) -> str:
@@ -133,6 +149,7 @@ class PullOperation:
 
     id: str
     source: str
+    runtime: str = PULL_RUNTIMES[0]
     state: str = "running"
     phase: str | None = None
     done: int = 0
@@ -148,6 +165,7 @@ class PullOperation:
         return {
             "id": self.id,
             "source": self.source,
+            "runtime": self.runtime,
             "state": self.state,
             "phase": self.phase,
             "done": self.done,
@@ -181,22 +199,23 @@ class PullOperations(LoggingConfigurable):
         self.site = site
         self.kernels = kernels
         self.root_dir = root_dir
-        self.store = ImageStore(site.image_store or None)
+        self.store = ImageStore.for_site(site)
         self._operations: dict[str, PullOperation] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="jck-pull")
 
     def request(self, body: dict[str, Any]) -> PullRequest:
         """``body`` validated (:class:`SpecError` naming the field); with ``install``, the
-        store must be where the site allows images (:class:`PolicyError`), checked up front."""
+        store must be where the site allows images (:class:`PolicyError`), checked up front
+        (Podman's images live in its own storage, checked when the kernel is registered)."""
         request = PullRequest.from_body(body, self.root_dir, self.site)
-        if request.install is not None:
+        if request.install is not None and request.runtime != "podman":
             self.site.check_image_allowed(self.store.root)
         return request
 
     def start(self, request: PullRequest) -> PullOperation:
         """A new running operation; the pull goes on in a worker thread."""
-        op = PullOperation(uuid.uuid4().hex, request.text)
+        op = PullOperation(uuid.uuid4().hex, request.text, request.runtime)
         self._operations[op.id] = op
         self._forget_old()
         task = asyncio.get_running_loop().create_task(self._run(op, request))
@@ -245,12 +264,16 @@ class PullOperations(LoggingConfigurable):
             op.image_path, op.digest = stored.path, stored.metadata.get("digest")
             if request.install is not None:
                 install = request.install
-                spec = self.site.build_spec(_spec(install.get("spec", {}), stored.path))
+                if install.get("probe", True):  # a one-shot run of the image, seconds
+                    op.phase, op.done, op.total = "probe", 0, 0
+                settings = install.get("spec", {})
+                spec = self.site.build_spec(_spec(settings, stored.path, request.runtime))
                 kernel = await self.kernels.install(
                     spec,
                     name=install.get("name"),
                     display_name=install["display_name"],
                     probe=install.get("probe", True),
+                    slurm=install.get("slurm"),
                 )
                 op.kernel = kernel.name
             op.state = "succeeded"
@@ -269,6 +292,7 @@ class PullOperations(LoggingConfigurable):
             raise CancelledError("the pull was cancelled; nothing was stored")
         return self.store.pull(
             request.source,
+            runtime=request.runtime,
             name=request.name,
             image_ref=request.image,
             refresh=request.refresh,

@@ -335,13 +335,32 @@ export interface components {
              * @default true
              */
             probe?: boolean;
+            slurm?: components["schemas"]["NodeSlurm"];
         };
         UpdateRequest: {
             display_name?: string;
             spec?: components["schemas"]["SpecPatch"];
+            /** @description A node kernel's settings; null makes it run where the server runs. */
+            slurm?: components["schemas"]["NodeSlurm"] | null;
+        };
+        /** @description A node kernel: it runs inside a Slurm job on a compute node. The resource fields are batch jobs' (validated alike; numbers are accepted for the counts); pending_timeout is the seconds the job may wait in the queue (0: no limit). */
+        NodeSlurm: {
+            partition?: string;
+            account?: string;
+            qos?: string;
+            reservation?: string;
+            /** @example 2:00:00 */
+            time?: string;
+            cpus_per_task?: string | number;
+            /** @example 32G */
+            mem?: string;
+            gpus?: string | number;
+            /** @example gpu:1 */
+            gres?: string;
+            pending_timeout?: number;
         };
         PullRequest: {
-            /** @description docker://REF (a registry's image; the site's registry_cert_dir and registry_authfile apply), docker-archive:PATH or the path of a `docker save` tarball, oci:DIR[:REF], oci-archive:PATH[:REF]; a relative path is relative to the server's root. */
+            /** @description docker://REF (a registry's image; the site's registry_cert_dir and registry_authfile apply), oras://REF (a SIF; runtime apptainer or singularity), docker-archive:PATH or the path of a `docker save` tarball, oci:DIR[:REF], oci-archive:PATH[:REF]; a relative path is relative to the server's root. */
             source: string;
             /** @description Name in the store (default from the image's tag). */
             name?: string;
@@ -352,31 +371,42 @@ export interface components {
              * @default false
              */
             refresh?: boolean;
-            /** @description Register a kernel running the pulled image once the pull succeeded (as POST kernels, in the user scope; runtime charliecloud, image the stored one). */
+            runtime?: components["schemas"]["PullRuntime"];
+            /** @description Register a kernel running the pulled image once the pull succeeded (as POST kernels, in the user scope; its runtime the body's, its image the stored one). */
             install?: {
-                /** @description Kernelspec name; derived from the display name when omitted. */
+                /** @description Kernelspec name; when omitted, derived from the stored image's name (e.g. `tool-1.2` for docker://…/tool:1.2), so a second kernel on one image needs one. */
                 name?: string;
                 display_name: string;
-                /** @description Spec settings other than `image` and `runtime` (set by the pull). */
-                spec?: Record<string, never>;
+                /** @description Spec settings other than `image` and `runtime` (set by the pull), as in Spec (gpu, binds, modules, env…). */
+                spec?: {
+                    [key: string]: unknown;
+                };
                 /** @default true */
                 probe?: boolean;
+                slurm?: components["schemas"]["NodeSlurm"];
             };
         };
+        /**
+         * @description The runtime the image is pulled for: charliecloud (a directory image in the store), apptainer or singularity (a SIF in the store; oras:// needs one of these), podman (Podman's own storage).
+         * @default charliecloud
+         * @enum {string}
+         */
+        PullRuntime: "charliecloud" | "podman" | "apptainer" | "singularity";
         PullOperation: {
             id: string;
             /** @description The source as given. */
             source: string;
+            runtime: components["schemas"]["PullRuntime"];
             /** @enum {string} */
             state: "running" | "succeeded" | "failed" | "cancelled";
             /**
-             * @description download (from a registry), read (hashing a tarball), unpack (applying layers), convert (building a SIF) or load (podman load); null before the first event.
+             * @description download (from a registry), read (hashing a tarball), unpack (applying layers), convert (building a SIF), load (podman load) or probe (the pull is done; `install` probes the image before registering the kernel); null before the first event.
              * @enum {string|null}
              */
-            phase: "download" | "read" | "unpack" | "convert" | "load" | null;
-            /** @description Bytes of the phase done. */
+            phase: "download" | "read" | "unpack" | "convert" | "load" | "probe" | null;
+            /** @description Bytes of the phase done (for podman, blobs). */
             done: number;
-            /** @description Bytes of the phase in all. */
+            /** @description Bytes of the phase in all; 0 when the tool does not say. */
             total: number;
             /** @description Why it failed or that it was cancelled. */
             error: string | null;
@@ -412,6 +442,7 @@ export interface components {
             image_present: boolean;
             /** @description The image's digest (sha256:…) when it was pulled into the image store. */
             image_digest?: string;
+            slurm?: components["schemas"]["NodeSlurm"];
             /** @description Why probing this kernel's image would be refused by the site's policy (allowed_image_roots); null when a probe is allowed. */
             probe_refusal?: string | null;
             probe: components["schemas"]["Probe"] | null;
@@ -1410,6 +1441,7 @@ export const specRuntimeValues: ReadonlyArray<FlattenedDeepRequired<components>[
 export const specGpuValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Spec"]["gpu"]> = ["auto", "nvidia", "rocm", "none"];
 export const specPatchRuntimeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SpecPatch"]["runtime"]> = ["apptainer", "singularity", "charliecloud", "podman", "podman-hpc", "shifter"];
 export const specPatchGpuValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SpecPatch"]["gpu"]> = ["auto", "nvidia", "rocm", "none"];
+export const pullRuntimeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PullRuntime"]> = ["charliecloud", "podman", "apptainer", "singularity"];
 export const pullOperationStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PullOperation"]["state"]> = ["running", "succeeded", "failed", "cancelled"];
 export const kernelScopeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Kernel"]["scope"]> = ["user", "sys-prefix", "prefix", "system"];
 export const environmentGpuValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Environment"]["gpu"]> = ["nvidia", "rocm", "none"];

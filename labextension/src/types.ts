@@ -6,7 +6,7 @@
  * holds no hand-written copy of a server contract.
  */
 import type { components, operations } from './schema';
-import { terminalJobStateValues } from './schema';
+import { pullRuntimeValues, terminalJobStateValues } from './schema';
 
 type Schemas = components['schemas'];
 type JSONBody<T> = T extends { content: { 'application/json': infer B } } ? B : never;
@@ -85,3 +85,14 @@ export type INodeKernel = Schemas['NodeKernel'];
 
 /** `GET node-kernels`: the node kernels, and why the last `squeue` failed (or null). */
 export type INodeKernelList = JSONBody<operations['listNodeKernels']['responses'][200]>;
+/** A runtime images can be pulled for (`POST images/pulls`'s `runtime`). */
+export type PullRuntime = Schemas['PullRuntime'];
+
+/** The runtimes images can be pulled for, from openapi.yaml (the server's `PULL_RUNTIMES`). */
+export const PULL_RUNTIMES: readonly PullRuntime[] = pullRuntimeValues;
+
+/** `POST images/pulls`: pull an image reference or archive, optionally registering a kernel. */
+export type IPullRequest = Schemas['PullRequest'];
+
+/** A pull as a long-running operation (`GET images/pulls/{id}`). */
+export type IPullOperation = Schemas['PullOperation'];

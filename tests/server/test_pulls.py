@@ -80,6 +80,7 @@ def test_a_pull_runs_as_an_operation(api: Api, tarball: tuple[Path, str], store_
     assert done == {
         "id": op["id"],
         "source": "docker-archive:pulled.tar",
+        "runtime": "charliecloud",
         "state": "succeeded",
         "phase": "unpack",
         "done": done["total"],
@@ -117,6 +118,50 @@ def test_install_registers_the_kernel_after_the_pull(
     assert kernel["spec"]["image"] == str(store_dir / "pulled-1")
     assert kernel["spec"]["runtime"] == "charliecloud"
     assert kernel["spec"]["env"] == {"A": "1"}
+
+
+@pytest.fixture
+def standin_site(jp_server_config: Config, apptainer_standin: str) -> Config:
+    """The site runs the Apptainer stand-in (tests/support/bin/apptainer) as ``apptainer``."""
+    jp_server_config.SiteConfig.runtime_paths = {"apptainer": apptainer_standin}
+    return jp_server_config
+
+
+def test_runtime_apptainer_pulls_a_sif_and_registers_an_apptainer_kernel(
+    standin_site: Config, api: Api, tarball: tuple[Path, str], store_dir: Path
+) -> None:
+    """``runtime`` picks what the image becomes (a SIF, through the site's apptainer, the
+    stand-in here) and the runtime of the kernel ``install`` registers; the operation shows it."""
+    body = {"source": "pulled.tar", "runtime": "apptainer",
+            "install": {"name": "sif-k", "display_name": "SIF", "probe": False}}  # fmt: skip
+    status, op = api("POST", "images/pulls", body)
+    assert status == 202, op
+    assert op["runtime"] == "apptainer"
+    done = _wait(api, op["id"], timeout=120)
+    assert done["state"] == "succeeded", done
+    assert (done["phase"], done["kernel"]) == ("convert", "sif-k")
+    assert done["image_path"] == str(store_dir / "pulled-1.sif")
+    assert (store_dir / "pulled-1.sif").is_file()
+    status, kernels = api("GET", "kernels")
+    (kernel,) = [k for k in kernels["kernels"] if k["name"] == "sif-k"]
+    assert (kernel["spec"]["runtime"], kernel["spec"]["image"]) == ("apptainer", done["image_path"])
+    status, listed = api("GET", "images/pulls")
+    assert [o["runtime"] for o in listed["pulls"]] == ["apptainer"]
+
+
+def test_install_with_probe_reports_the_probe_phase(
+    api: Api, tarball: tuple[Path, str], extension: Any
+) -> None:
+    """With ``install`` probing (the default), the operation's last phase is ``probe``; the
+    tarball has no Python, so the kernel is refused and the message is the probe's."""
+    body = {"source": "pulled.tar", "install": {"display_name": "No Python"}}
+    status, op = api("POST", "images/pulls", body)
+    assert status == 202, op
+    done = _wait(api, op["id"], timeout=120)
+    assert (done["state"], done["phase"], done["kernel"]) == ("failed", "probe", None), done
+    assert done["image_path"] and done["error"].endswith(
+        f"(the image was pulled to {done['image_path']}; register it with POST kernels)"
+    )
 
 
 class RecordingPulls(PullOperations):
@@ -211,6 +256,12 @@ def test_cancel_a_running_pull_leaves_nothing(
         ({"source": "nothing.tar"}, "root_dir/nothing.tar': no such file"),
         ({"source": "pulled.tar", "name": "../x"}, "name: '../x'"),
         ({"source": "pulled.tar", "refresh": "yes"}, "refresh: expected true or false"),
+        ({"source": "pulled.tar", "runtime": "docker"},
+         "runtime: 'docker': images are pulled for charliecloud, podman, apptainer, singularity "
+         "only"),
+        ({"source": "pulled.tar", "runtime": None}, "runtime: None"),
+        ({"source": "pulled.tar", "install": {"display_name": "x", "spec": {"runtime": "podman"}}},
+         "install.spec.runtime: is set by the pull"),
         ({"source": "pulled.tar", "install": []}, "install: expected an object"),
         ({"source": "pulled.tar", "install": {}}, "install.display_name: is required"),
         ({"source": "pulled.tar", "install": {"display_name": "x", "x": 1}}, "install.x: unknown"),

@@ -5,6 +5,7 @@
   dirs (``jp_environ``), with the server extension enabled, a container kernel
   ``jck-e2e`` ("JCK test image (container)", Charliecloud, the ``py-ipykernel`` test image) and a
   notebook ``demo.ipynb`` (a ``parameters`` cell and a cell printing ``/etc/jck-test-image``).
+  A test adds server settings (``{"SiteConfig": {...}}``) by overriding ``lab_server_config``.
   The labextension is this checkout's build (``jupyter_container_kernels/labextension``),
   linked in through ``JUPYTER_PATH`` the way ``jupyter labextension develop`` does, so it wins
   over an installed copy; without a build, the installed one. ``serve_lab(...)`` runs such a
@@ -114,7 +115,14 @@ class Lab:
 
 
 @pytest.fixture
+def lab_server_config() -> dict[str, dict[str, Any]]:
+    """More settings for the ``lab`` server's jupyter_server_config.json, by class (none)."""
+    return {}
+
+
+@pytest.fixture
 def lab(
+    lab_server_config: dict[str, dict[str, Any]],
     jp_environ: None,
     jp_config_dir: Path,
     tmp_path: Path,
@@ -128,7 +136,13 @@ def lab(
         {"image": test_image, "runtime": "charliecloud", "gpu": "none"},
         display_name=KERNEL_DISPLAY_NAME,
     )
-    with serve_lab(tmp_path, Path(jp_config_dir), kernel, KERNEL_DISPLAY_NAME) as server:
+    with serve_lab(
+        tmp_path,
+        Path(jp_config_dir),
+        kernel,
+        KERNEL_DISPLAY_NAME,
+        server_config=lab_server_config,
+    ) as server:
         yield server
 
 
@@ -139,16 +153,21 @@ def serve_lab(
     kernel: str,
     display_name: str,
     env: dict[str, str] | None = None,
+    server_config: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[Lab]:
     """Run ``jupyter lab`` (root ``tmp_path/work`` with ``demo.ipynb`` on ``kernel``) until the
-    block ends; ``env`` adds to the server's environment (e.g. ``SLURM_CONF``)."""
+    block ends; ``env`` adds to the server's environment (e.g. ``SLURM_CONF``), ``server_config``
+    to its jupyter_server_config.json (by class)."""
     root = tmp_path / "work"
     root.mkdir()
     (root / "demo.ipynb").write_text(json.dumps(_notebook(kernel, display_name), indent=1))
 
-    (config_dir / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_container_kernels": True}}})
-    )
+    settings: dict[str, dict[str, Any]] = {
+        "ServerApp": {"jpserver_extensions": {"jupyter_container_kernels": True}}
+    }
+    for section, values in (server_config or {}).items():
+        settings.setdefault(section, {}).update(values)
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps(settings))
     # No "get Jupyter news?" toast covering the panels in screenshots.
     (config_dir / "labconfig").mkdir(exist_ok=True)
     (config_dir / "labconfig" / "page_config.json").write_text(

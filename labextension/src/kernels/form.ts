@@ -66,7 +66,10 @@ export function buildSpec(form: IRegisterForm): SpecResult {
   const errors: string[] = [];
   const image = form.image.trim();
   if (!image) {
-    errors.push('Image: give the path of the image (a .sif file or an image directory).');
+    errors.push(
+      'Image: give the path of an image (a .sif file or an image directory), an image ' +
+        'reference (docker://…, oras://…) or an archive (a docker save .tar, oci:…, oci-archive:…).'
+    );
   }
   const { env, errors: envErrors } = parseEnv(form.env);
   errors.push(...envErrors);

@@ -1,6 +1,6 @@
 /**
- * The "Container kernels" side panel: the registered container kernels and the
- * "Register image" form.
+ * The "Container kernels" side panel: the registered container kernels, the image pulls in
+ * progress and the "Register image" form.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import type { IDocumentManager } from '@jupyterlab/docmanager';
@@ -19,6 +19,7 @@ import { containerIcon } from '../icons';
 import type { IKernel } from '../types';
 import { describeProbe, imageStatus } from './form';
 import type { KernelsModel } from './model';
+import { PullList } from './progress';
 import { RegisterForm } from './register';
 
 function KernelItem(props: {
@@ -180,6 +181,7 @@ function KernelsView(props: {
               {trans.__('No container kernels yet: register an image below.')}
             </p>
           )}
+          <PullList model={model} trans={trans} />
           {notice && model.kernels.some(k => k.name === notice.name) && (
             <div className="jck-Notice" data-testid="jck-register-notice">
               {notice.text}

@@ -1,6 +1,8 @@
 /**
- * The "Register image" form: image path (with a file-browser picker), display name, runtime,
- * GPU, binds, modules, env; "Probe" shows what the image contains before registering.
+ * The "Register image" form: image path (with a file-browser picker), image reference or
+ * archive, display name, runtime, GPU, binds, modules, env; "Probe" shows what a ready image
+ * contains before registering. A reference or an archive is pulled first (`POST images/pulls`
+ * with `install`): the panel shows the pull's progress and the kernel appears when it is done.
  */
 import { PageConfig } from '@jupyterlab/coreutils';
 import type { IDocumentManager } from '@jupyterlab/docmanager';
@@ -20,6 +22,46 @@ import {
   serverPath
 } from './form';
 import type { KernelsModel } from './model';
+import {
+  buildPullRequest,
+  ISourceInfo,
+  needsPull,
+  recognizeSource,
+  sourceDisplayName
+} from './pulls';
+
+/** What the Image field was recognised as, in one line. */
+function describeSource(source: ISourceInfo, runtime: string, trans: TranslationBundle): string {
+  switch (source.kind) {
+    case 'image':
+      return trans.__('A ready image (a .sif file or an image directory): registered as it is.');
+    case 'registry':
+      return source.scheme === 'oras'
+        ? trans.__('A SIF in a registry (oras://): pulled for %1, then registered.', runtime)
+        : trans.__(
+            'An image in a registry (docker://): pulled into the image store for %1, then registered.',
+            runtime
+          );
+    case 'archive':
+      return source.scheme === 'tarball'
+        ? trans.__(
+            'An archive (a docker save tarball): pulled into the image store for %1, then registered.',
+            runtime
+          )
+        : trans.__(
+            'An archive (%1:): pulled into the image store for %2, then registered.',
+            source.scheme,
+            runtime
+          );
+    case 'unsupported':
+      return trans.__(
+        '%1 sources are not pulled into the image store: Register passes the reference to the runtime as it is.',
+        source.scheme
+      );
+    default:
+      return '';
+  }
+}
 
 function gpuOptions(trans: TranslationBundle): { value: GpuChoice; label: string }[] {
   return [
@@ -34,6 +76,8 @@ export function RegisterForm(props: {
   model: KernelsModel;
   docManager: IDocumentManager | null;
   trans: TranslationBundle;
+  /** Called with the registered kernel, or null when cancelled or once a pull started (the
+   * panel shows its progress). */
   onDone: (kernel: IKernel | null) => void;
 }): JSX.Element {
   const { model, docManager, trans, onDone } = props;
@@ -88,7 +132,27 @@ export function RegisterForm(props: {
     setBusy(null);
   };
 
+  const pull = async () => {
+    const built = buildPullRequest(form);
+    if (!built.ok) {
+      setErrors(built.errors);
+      return;
+    }
+    setErrors([]);
+    setBusy(trans.__('Starting the pull…'));
+    try {
+      await model.startPull(built.request);
+      onDone(null);
+    } catch (e) {
+      setErrors([describeError(e)]);
+      setBusy(null);
+    }
+  };
+
   const register = async () => {
+    if (pulling) {
+      return pull();
+    }
     const built = buildRegisterRequest(form);
     if (!built.ok) {
       setErrors(built.errors);
@@ -104,6 +168,8 @@ export function RegisterForm(props: {
     }
   };
 
+  const source = recognizeSource(form.image);
+  const pulling = needsPull(form.image);
   const runtimes = environment?.runtimes ?? [];
   const runtimeOptions = (runtimes.length ? runtimes : [{ name: form.runtime, found: true }]).map(
     r => ({
@@ -124,12 +190,12 @@ export function RegisterForm(props: {
     >
       <h3>{trans.__('Register image')}</h3>
       <label>
-        {trans.__('Image')}
+        {trans.__('Image, reference or archive')}
         <div className="jck-Row">
           <input
             className="jp-mod-styled"
             value={form.image}
-            placeholder="/shared/images/pytorch-2.7.sif"
+            placeholder="/shared/images/pytorch-2.7.sif, docker://…, images/tool.tar"
             onChange={e => update({ image: e.target.value })}
             data-testid="jck-register-image"
             required
@@ -145,6 +211,16 @@ export function RegisterForm(props: {
             </Button>
           )}
         </div>
+        {source.kind !== 'empty' && (
+          <div
+            className="jck-Hint"
+            data-testid="jck-register-source-kind"
+            data-kind={source.kind}
+            data-scheme={source.scheme}
+          >
+            {describeSource(source, form.runtime, trans)}
+          </div>
+        )}
         {hint(
           defaults?.allowed_image_roots?.length
             ? trans.__('Allowed locations: %1', defaults.allowed_image_roots.join(', '))
@@ -156,7 +232,10 @@ export function RegisterForm(props: {
         <input
           className="jp-mod-styled"
           value={form.displayName}
-          placeholder={defaultDisplayName(form.image) || 'PyTorch 2.7 (container)'}
+          placeholder={
+            (pulling ? sourceDisplayName(form.image) : defaultDisplayName(form.image)) ||
+            'PyTorch 2.7 (container)'
+          }
           onChange={e => update({ displayName: e.target.value })}
           data-testid="jck-register-display-name"
         />
@@ -243,7 +322,12 @@ export function RegisterForm(props: {
         <Button
           type="button"
           onClick={() => void runProbe()}
-          disabled={busy !== null}
+          disabled={busy !== null || pulling}
+          title={
+            pulling
+              ? trans.__('The image is probed once pulled, before the kernel is registered')
+              : trans.__('Run Python in the image and show what it contains')
+          }
           data-testid="jck-probe-button"
         >
           {trans.__('Probe')}
@@ -254,7 +338,7 @@ export function RegisterForm(props: {
           disabled={busy !== null}
           data-testid="jck-register-submit"
         >
-          {trans.__('Register')}
+          {pulling ? trans.__('Pull and register') : trans.__('Register')}
         </Button>
         <Button type="button" minimal onClick={() => onDone(null)} disabled={busy !== null}>
           {trans.__('Cancel')}
