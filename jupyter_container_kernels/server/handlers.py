@@ -22,6 +22,8 @@ from ..batch.parameter_input import parse_fields, read_parameters
 from ..batch.prepare import read_notebook
 from ..batch.service import SubmitRequest
 from ..errors import ContainerKernelError, SpecError
+from ..nodes.jobfiles import sbatch_lines
+from ..nodes.settings import NodeSettings
 from ..registry.kernelspecs import UNCHANGED as kernelspecs_unchanged
 from .pulls import PullRequest
 
@@ -332,6 +334,21 @@ class NodeKernelsHandler(BaseHandler):
         )
 
 
+class NodeKernelPreviewHandler(BaseHandler):
+    """``POST node-kernels/preview`` ``{slurm}``: the ``#SBATCH`` lines a node kernel with these
+    settings (over the site's ``node_defaults``) would be submitted with; 400 naming a bad
+    field. The Register image form shows them."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body(("slurm",), ("slurm",))
+        settings = NodeSettings.from_dict(
+            _mapping(body, "slurm"), defaults=self.app.site.node_defaults
+        )
+        self.write_json({"sbatch": sbatch_lines(settings), "slurm": settings.to_dict()})
+
+
 class NodeKernelHandler(BaseHandler):
     """``GET node-kernels/{kernel_id}``; ``DELETE`` cancels its job (a waiting start fails,
     a running kernel is reported dead)."""
@@ -369,5 +386,6 @@ ROUTES: list[tuple[str, type[BaseHandler]]] = [
     ("jobs", JobsHandler),
     (f"jobs/{_JOB_ID}", JobHandler),
     ("node-kernels", NodeKernelsHandler),
+    ("node-kernels/preview", NodeKernelPreviewHandler),
     (f"node-kernels/{_KERNEL_ID}", NodeKernelHandler),
 ]

@@ -254,6 +254,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/node-kernels/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The
+         * @description The settings over the site's `node_defaults`, validated as a kernel's `slurm` block
+         *     (400 naming the field). The Register image form shows the lines.
+         */
+        post: operations["previewNodeKernel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/node-kernels/{kernel_id}": {
         parameters: {
             query?: never;
@@ -1366,6 +1387,46 @@ export interface operations {
                     };
                 };
             };
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    previewNodeKernel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "slurm": {
+                 *         "partition": "gpu",
+                 *         "time": "2:00:00",
+                 *         "gres": "gpu:1"
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    slurm: components["schemas"]["NodeSlurm"];
+                };
+            };
+        };
+        responses: {
+            /** @description The lines, and the settings with the site's defaults applied. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        sbatch: string[];
+                        slurm: components["schemas"]["NodeSlurm"];
+                    };
+                };
+            };
+            400: components["responses"]["Invalid"];
             403: components["responses"]["Forbidden"];
         };
     };

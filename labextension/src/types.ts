@@ -29,6 +29,9 @@ export type IKernel = Schemas['Kernel'];
 /** `POST kernels`. */
 export type IRegisterRequest = Schemas['RegisterRequest'];
 
+/** A node kernel's Slurm settings (kernel.json's `slurm` block). */
+export type INodeSlurm = Schemas['NodeSlurm'];
+
 /** `GET environment`: what this server can run, used to fill the forms. */
 export type IEnvironment = Schemas['Environment'];
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   buildRegisterRequest,
+  buildSlurm,
   buildSpec,
   defaultDisplayName,
   describeProbe,
@@ -84,6 +85,16 @@ describe('buildRegisterRequest', () => {
   it('keeps a given display name', () => {
     const result = buildRegisterRequest(form({ image: '/i.sif', displayName: ' PyTorch 2.7 ' }));
     assert.ok(result.ok && result.request.display_name === 'PyTorch 2.7');
+  });
+
+  it('sends a slurm block only for a compute-node kernel, with the fields given', () => {
+    const node = { ...emptyForm('apptainer').node, partition: 'gpu', time: ' 2:00:00 ', gres: '' };
+    const off = buildRegisterRequest(form({ image: '/i.sif', node }));
+    assert.ok(off.ok && !('slurm' in off.request));
+    const on = buildRegisterRequest(form({ image: '/i.sif', node: { ...node, enabled: true } }));
+    assert.ok(on.ok);
+    assert.deepEqual(on.request.slurm, { partition: 'gpu', time: '2:00:00' });
+    assert.deepEqual(buildSlurm({ ...node, enabled: true, partition: '', time: '' }), {});
   });
 });
 

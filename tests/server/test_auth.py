@@ -30,6 +30,7 @@ EXPECTED_ROUTES = {
     "jobs",
     "jobs/x",
     "node-kernels",
+    "node-kernels/preview",
     "node-kernels/x",
 }
 
@@ -92,7 +93,7 @@ def test_every_route_refuses_unauthenticated_requests(
     access to undecorated handlers, which proves each verb carries ``@web.authenticated``."""
     jp_serverapp.web_app.settings["allow_unauthenticated_access"] = allow_unauthenticated
     requests = _requests(routes)
-    assert len(requests) == 21  # GET+POST kernels, GET+PATCH+DELETE kernels/x, 16 more
+    assert len(requests) == 22  # GET+POST kernels, GET+PATCH+DELETE kernels/x, 17 more
     for method, url in requests:
         status = run(_status(http_server_client, method, url))
         assert status in (401, 403), f"{method} {url} answered {status} without authentication"

@@ -152,3 +152,25 @@ def test_a_kernel_becomes_a_node_kernel_over_rest_with_validated_settings(
     assert status == 400 and "one node" in body["message"]
     status, body = api("PATCH", "kernels/n", {"slurm": None})
     assert status == 200 and "slurm" not in body, "runs where the server runs again"
+
+
+def test_the_register_form_previews_the_sbatch_lines_with_the_sites_defaults(
+    api: Any, jp_server_config: Config
+) -> None:
+    status, body = api(
+        "POST", "node-kernels/preview", {"slurm": {"partition": "gpu", "gres": "gpu:1"}}
+    )
+    assert status == 200
+    assert body["sbatch"][:2] == ["#SBATCH --partition=gpu", "#SBATCH --gres=gpu:1"]
+    assert "#SBATCH --nodes=1" in body["sbatch"]
+    status, body = api("POST", "node-kernels/preview", {"slurm": {"mem": "lots"}})
+    assert status == 400 and body["message"].startswith("slurm.mem:")
+
+
+def test_a_pull_that_installs_a_node_kernel_checks_its_slurm_settings_first(api: Any) -> None:
+    body = {
+        "source": "docker://registry.example.org/team/torch:2.7",
+        "install": {"display_name": "Torch", "slurm": {"time": "2 hours"}},
+    }
+    status, answer = api("POST", "images/pulls", body)
+    assert status == 400 and answer["message"].startswith("install.slurm.time:")

@@ -6,7 +6,7 @@
  * validates the spec (`ContainerSpec.from_dict`); the frontend splits text fields into lists
  * and says which line is malformed before a request is sent.
  */
-import type { GpuChoice, IKernel, IProbe, IRegisterRequest, ISpec } from '../types';
+import type { GpuChoice, IKernel, INodeSlurm, IProbe, IRegisterRequest, ISpec } from '../types';
 
 export interface IRegisterForm {
   image: string;
@@ -19,6 +19,45 @@ export interface IRegisterForm {
   modules: string;
   /** One `NAME=value` per line. */
   env: string;
+  /** Run on a compute node Slurm allocates (a node kernel), with these resources. */
+  node: INodeForm;
+}
+
+/** The form's Slurm fields: text as typed; empty ones are left to the site's defaults. */
+export interface INodeForm {
+  enabled: boolean;
+  partition: string;
+  time: string;
+  gres: string;
+  cpus_per_task: string;
+  mem: string;
+  account: string;
+}
+
+/** The fields of {@link INodeForm} that are sbatch resources, in the form's order. */
+export const NODE_FIELDS = [
+  'partition',
+  'time',
+  'gres',
+  'cpus_per_task',
+  'mem',
+  'account'
+] as const;
+
+/** The `slurm` block the form describes (undefined: the kernel runs where the server runs).
+ * The server validates every value (the batch jobs' validator). */
+export function buildSlurm(node: INodeForm): INodeSlurm | undefined {
+  if (!node.enabled) {
+    return undefined;
+  }
+  const slurm: Record<string, string> = {};
+  for (const field of NODE_FIELDS) {
+    const value = node[field].trim();
+    if (value) {
+      slurm[field] = value;
+    }
+  }
+  return slurm as INodeSlurm;
 }
 
 export type SpecResult = { ok: true; spec: ISpec } | { ok: false; errors: string[] };
@@ -27,7 +66,24 @@ export type RegisterResult =
   { ok: true; request: IRegisterRequest } | { ok: false; errors: string[] };
 
 export function emptyForm(runtime: string): IRegisterForm {
-  return { image: '', displayName: '', runtime, gpu: 'auto', binds: '', modules: '', env: '' };
+  return {
+    image: '',
+    displayName: '',
+    runtime,
+    gpu: 'auto',
+    binds: '',
+    modules: '',
+    env: '',
+    node: {
+      enabled: false,
+      partition: '',
+      time: '',
+      gres: '',
+      cpus_per_task: '',
+      mem: '',
+      account: ''
+    }
+  };
 }
 
 /** Items of a list field; paths cannot hold commas (runtimes use them as separators). */
@@ -111,7 +167,11 @@ export function buildRegisterRequest(form: IRegisterForm): RegisterResult {
     return spec;
   }
   const displayName = form.displayName.trim() || defaultDisplayName(spec.spec.image);
-  return { ok: true, request: { display_name: displayName, spec: spec.spec, probe: true } };
+  const slurm = buildSlurm(form.node);
+  return {
+    ok: true,
+    request: { display_name: displayName, spec: spec.spec, probe: true, ...(slurm && { slurm }) }
+  };
 }
 
 /** What a probe found, in one line: `Python 3.11.2 · ipykernel 6.17.0 · torch 2.7.0`. */

@@ -7,6 +7,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { requestAPI, sendJSON } from '../request';
 import type {
   IEnvironment,
+  INodeSlurm,
   IKernel,
   IProbe,
   IPullOperation,
@@ -83,6 +84,12 @@ export class KernelsModel {
   /** What the image contains, or why it cannot run (rejects with the server's message). */
   probe(spec: ISpec): Promise<IProbe> {
     return sendJSON<IProbe>('images/probe', 'POST', { spec });
+  }
+
+  /** The `#SBATCH` lines a node kernel with `slurm` would use (over the site's defaults);
+   * rejects with the server's message naming a bad field. */
+  previewNode(slurm: INodeSlurm): Promise<{ sbatch: string[] }> {
+    return sendJSON<{ sbatch: string[] }>('node-kernels/preview', 'POST', { slurm });
   }
 
   /** Register an image as a kernel; resolves once the launcher knows it. */

@@ -9,7 +9,7 @@
  */
 import type { IPullOperation, IPullRequest, PullRuntime } from '../types';
 import { PULL_RUNTIMES } from '../types';
-import { buildSpec, defaultDisplayName, IRegisterForm } from './form';
+import { buildSlurm, buildSpec, defaultDisplayName, IRegisterForm } from './form';
 
 /**
  * What the Image field names:
@@ -113,12 +113,18 @@ export function buildPullRequest(form: IRegisterForm): PullResult {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   const { image, runtime: _runtime, ...settings } = spec.spec;
   const displayName = form.displayName.trim() || sourceDisplayName(source);
+  const slurm = buildSlurm(form.node);
   return {
     ok: true,
     request: {
       source,
       runtime,
-      install: { display_name: displayName, spec: settings, probe: true }
+      install: {
+        display_name: displayName,
+        spec: settings,
+        probe: true,
+        ...(slurm && { slurm })
+      }
     }
   };
 }

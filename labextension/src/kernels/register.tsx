@@ -11,13 +11,15 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import { Button, HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 import { describeError } from '../errors';
-import type { GpuChoice, IKernel, IProbe } from '../types';
+import type { GpuChoice, IKernel, IPartition, IProbe } from '../types';
 import {
   buildRegisterRequest,
+  buildSlurm,
   buildSpec,
   defaultDisplayName,
   describeProbe,
   emptyForm,
+  INodeForm,
   IRegisterForm,
   serverPath
 } from './form';
@@ -303,6 +305,13 @@ export function RegisterForm(props: {
           data-testid="jck-register-env"
         />
       </label>
+      <NodeFields
+        node={form.node}
+        partitions={environment?.slurm?.partitions ?? []}
+        model={model}
+        trans={trans}
+        onChange={node => update({ node: { ...form.node, ...node } })}
+      />
       {probe && (
         <div
           className={`jck-Probe ${probe.ok ? 'jck-Status-ok' : 'jck-Status-error'}`}
@@ -346,5 +355,101 @@ export function RegisterForm(props: {
       </div>
       {busy && <div className="jck-Muted">{busy}</div>}
     </form>
+  );
+}
+
+/** "Run on a compute node": a node kernel's Slurm resources (partitions from `sinfo`) and the
+ * `#SBATCH` lines the server would submit it with, validated by the server as they are typed. */
+function NodeFields(props: {
+  node: INodeForm;
+  partitions: IPartition[];
+  model: KernelsModel;
+  trans: TranslationBundle;
+  onChange: (node: Partial<INodeForm>) => void;
+}): JSX.Element {
+  const { node, partitions, model, trans, onChange } = props;
+  const [preview, setPreview] = React.useState<{ lines: string[]; error: string | null }>({
+    lines: [],
+    error: null
+  });
+  const slurm = buildSlurm(node);
+  const key = JSON.stringify(slurm ?? null);
+  React.useEffect(() => {
+    if (!slurm) {
+      return;
+    }
+    let current = true;
+    const timer = window.setTimeout(() => {
+      model.previewNode(slurm).then(
+        result => current && setPreview({ lines: result.sbatch, error: null }),
+        error => current && setPreview({ lines: [], error: describeError(error) })
+      );
+    }, 300);
+    return () => {
+      current = false;
+      window.clearTimeout(timer);
+    };
+  }, [key]);
+  const text = (field: keyof INodeForm, label: string, placeholder: string) => (
+    <label>
+      {label}
+      <input
+        className="jp-mod-styled"
+        value={node[field] as string}
+        placeholder={placeholder}
+        onChange={e => onChange({ [field]: e.target.value })}
+        data-testid={`jck-register-node-${field}`}
+      />
+    </label>
+  );
+  return (
+    <fieldset className="jck-NodeFields" data-testid="jck-register-node">
+      <label className="jck-Check">
+        <input
+          type="checkbox"
+          checked={node.enabled}
+          onChange={e => onChange({ enabled: e.target.checked })}
+          data-testid="jck-register-node-enabled"
+        />
+        {trans.__('Run on a compute node (a Slurm job per kernel)')}
+      </label>
+      {node.enabled && (
+        <>
+          <div className="jck-Row">
+            <label>
+              {trans.__('Partition')}
+              <HTMLSelect
+                value={node.partition}
+                options={[
+                  { value: '', label: trans.__('(site default)') },
+                  ...partitions.map(p => ({
+                    value: p.name,
+                    label: p.gres ? `${p.name} (${p.gres})` : p.name
+                  }))
+                ]}
+                onChange={e => onChange({ partition: e.target.value })}
+                data-testid="jck-register-node-partition"
+              />
+            </label>
+            {text('time', trans.__('Time limit'), '2:00:00')}
+          </div>
+          <div className="jck-Row">
+            {text('gres', trans.__('GRES'), 'gpu:1')}
+            {text('cpus_per_task', trans.__('CPUs'), '8')}
+            {text('mem', trans.__('Memory'), '32G')}
+            {text('account', trans.__('Account'), 'proj')}
+          </div>
+          {preview.error ? (
+            <div className="jck-Error" role="alert" data-testid="jck-register-node-error">
+              {preview.error}
+            </div>
+          ) : (
+            <pre className="jck-Script" aria-live="polite" data-testid="jck-register-sbatch">
+              {preview.lines.join('\n')}
+            </pre>
+          )}
+        </>
+      )}
+    </fieldset>
   );
 }
