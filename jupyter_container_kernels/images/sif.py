@@ -96,6 +96,9 @@ def pull(
     else:
         default = os.path.basename(source.path.rstrip("/"))
     name = check_name(name) if name else _clean_name(default, digest or "")
+    shared = store.find_shared(digest, runtime) if digest and not refresh else None
+    if shared is not None:
+        return shared
     with store._lock(name):
         target = store.image_path(name) + ".sif"
         stored = _read_sidecar(target, SIDECAR_LIMIT)

@@ -122,8 +122,9 @@ class ImageStore:
         )
 
     def find_shared(self, digest: str, runtime: str) -> StoredImage | None:
-        """A directory image of ``digest`` for ``runtime`` in a shared store (sidecar written by
-        this tool, image present), or None. Reads the stores' sidecars only."""
+        """An image of ``digest`` for ``runtime`` in a shared store (a directory image, or a
+        SIF for Apptainer/Singularity; sidecar written by this tool, image present), or None.
+        Reads the stores' sidecars only."""
         for root in self.shared:
             for sidecar in sorted(Path(root).glob("*.json")):
                 image = str(sidecar)[: -len(".json")]
@@ -137,7 +138,7 @@ class ImageStore:
                     and data.get("tool") == "jupyter_container_kernels"
                     and data.get("digest") == digest
                     and data.get("runtime", "charliecloud") == runtime
-                    and os.path.isdir(image)
+                    and (os.path.isfile if runtime in SIF_RUNTIMES else os.path.isdir)(image)
                 ):
                     return StoredImage(image, data, reused=True)
         return None

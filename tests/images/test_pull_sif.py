@@ -74,6 +74,12 @@ async def test_a_tarball_becomes_a_sif_that_runs_an_apptainer_kernel(
     again = store.pull(parse_source(f"docker-archive:{sif_tarball}"), runtime="apptainer")
     assert again.reused and again.path == pulled.path
 
+    # a user whose site lists this store as shared gets that SIF, not a copy
+    user = ImageStore(str(store.root) + "-user", shared=[store.root],
+                      runtime_paths=store.runtime_paths)  # fmt: skip
+    found = user.pull(parse_source(str(sif_tarball)), runtime="apptainer")
+    assert found.reused and found.path == pulled.path and not os.path.exists(user.root)
+
 
 def test_a_registry_image_is_pulled_as_a_sif_and_oras_fetches_one(
     store: ImageStore, oci_registry: Registry
