@@ -383,18 +383,21 @@ class ProbeApp(SpecOptions):
     }
 
     def run(self) -> None:
-        from ..registry.probe import probe_image
+        from ..registry.probe import probe_image, report
 
         site = self.site()
         spec = self.build_spec(site)
         result = asyncio.run(probe_image(spec, site=site, use_cache=not self.no_cache))
+        answer = report(result, spec)
         if self.json:
-            self.emit(result.to_dict())
+            self.emit(answer)
         else:
             print(
                 ("OK: " if result.ok else "UNUSABLE: ")
                 + result.message
                 + (" (cached)" if result.cached else "")
             )
+            if "image_digest" in answer:
+                print(f"image digest: {answer['image_digest']}")
         if not result.ok:
             self.exit(1)

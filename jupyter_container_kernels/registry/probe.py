@@ -103,6 +103,15 @@ class ProbeResult:
         return cls(bool(ipykernel), message, python, ipykernel or None, plat, packages)
 
 
+def report(result: ProbeResult, spec: ContainerSpec) -> dict[str, Any]:
+    """What a probe answers (REST, ``probe --json``): the result, and the digest the image store
+    recorded for a pulled image (``image_digest``, when there is one)."""
+    from ..images.store import stored_digest
+
+    digest = stored_digest(spec.image) if spec.is_path_image else None
+    return {**result.to_dict(), **({"image_digest": digest} if digest else {})}
+
+
 def cache_path() -> Path:
     """The probe cache file (under the Jupyter data directory)."""
     return Path(jupyter_data_dir()) / "container-kernels" / "probe-cache.json"

@@ -25,6 +25,7 @@ from ..errors import ContainerKernelError, SpecError
 from ..nodes.jobfiles import sbatch_lines
 from ..nodes.settings import NodeSettings
 from ..registry.kernelspecs import UNCHANGED as kernelspecs_unchanged
+from ..registry.probe import report as probe_report
 from .pulls import PullRequest
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ class ProbeHandler(BaseHandler):
     async def post(self) -> None:
         body = self.json_body(("spec",), ("spec",))
         spec = self.app.site.build_spec(_mapping(body, "spec"), where="spec")
-        self.write_json((await self.app.kernels.probe(spec)).to_dict())
+        self.write_json(probe_report(await self.app.kernels.probe(spec), spec))
 
 
 class PullsHandler(BaseHandler):

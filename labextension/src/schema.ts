@@ -448,6 +448,8 @@ export interface components {
                 [key: string]: string;
             };
             cached: boolean;
+            /** @description The digest (sha256:…) the image store recorded, for a pulled image. */
+            image_digest?: string;
         };
         Kernel: {
             name: string;

@@ -14,6 +14,8 @@ import {
   imageStatus,
   IRegisterForm,
   parseEnv,
+  shortDigest,
+  slurmSummary,
   splitList
 } from '../src/kernels/form';
 import type { IKernel, IProbe } from '../src/types';
@@ -85,6 +87,15 @@ describe('buildRegisterRequest', () => {
   it('keeps a given display name', () => {
     const result = buildRegisterRequest(form({ image: '/i.sif', displayName: ' PyTorch 2.7 ' }));
     assert.ok(result.ok && result.request.display_name === 'PyTorch 2.7');
+  });
+
+  it('summarises digests and node settings for the panel', () => {
+    assert.equal(shortDigest('sha256:' + 'ab'.repeat(32)), 'sha256:abababababab');
+    assert.equal(
+      slurmSummary({ partition: 'gpu', time: '2:00:00', gres: 'gpu:1' }),
+      'gpu, 2:00:00, gpu:1'
+    );
+    assert.equal(slurmSummary({}), 'site defaults');
   });
 
   it('sends a slurm block only for a compute-node kernel, with the fields given', () => {

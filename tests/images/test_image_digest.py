@@ -66,3 +66,15 @@ def test_show_and_list_give_the_digest(
     by_name = {k["name"]: k for k in listed}
     assert by_name["pulled"]["image_digest"] == digest
     assert "image_digest" not in by_name["plain"]
+
+
+def test_the_probe_gives_the_digest(test_image: str, tmp_path: Path, jp_environ: None) -> None:
+    path = tmp_path / "probe.tar"
+    save(path, [(["jck/probe:1"], [Path(test_image)])])
+    pulled = ImageStore(str(tmp_path / "store")).pull(parse_source(str(path)))
+    env = dict(os.environ)
+    done = jck("probe", pulled.path, "--runtime", "charliecloud", "--json", env=env)
+    answer = json.loads(done.stdout)
+    assert answer["ok"] and answer["image_digest"] == pulled.metadata["digest"]
+    text = jck("probe", pulled.path, "--runtime", "charliecloud", env=env).stdout
+    assert f"image digest: {pulled.metadata['digest']}" in text

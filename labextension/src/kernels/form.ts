@@ -254,3 +254,17 @@ export function serverPath(
   }
   return { ok: true, path: normalizeAbsolute(`${root}/${relative}`) };
 }
+
+/** `sha256:0123456789abcdef…` → `sha256:0123456789ab` (the full digest goes in a tooltip). */
+export function shortDigest(digest: string): string {
+  const [algorithm, hex] = digest.includes(':') ? digest.split(':', 2) : ['', digest];
+  return algorithm ? `${algorithm}:${hex.slice(0, 12)}` : hex.slice(0, 12);
+}
+
+/** A node kernel's settings in one line: `gpu, 2:00:00, gpu:1` (empty: the site's defaults). */
+export function slurmSummary(slurm: INodeSlurm): string {
+  const parts = NODE_FIELDS.map(field => slurm[field])
+    .filter(value => value !== undefined && value !== null && `${value}` !== '')
+    .map(value => `${value}`);
+  return parts.join(', ') || 'site defaults';
+}

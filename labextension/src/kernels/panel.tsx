@@ -17,7 +17,7 @@ import { ErrorBox } from '../components';
 import { describeError } from '../errors';
 import { containerIcon } from '../icons';
 import type { IKernel } from '../types';
-import { describeProbe, imageStatus } from './form';
+import { describeProbe, imageStatus, shortDigest, slurmSummary } from './form';
 import type { KernelsModel } from './model';
 import { PullList } from './progress';
 import { RegisterForm } from './register';
@@ -98,8 +98,21 @@ function KernelItem(props: {
           <span title={kernel.spec.image}>{kernel.spec.image}</span>,
           'jck-kernel-image'
         )}
+        {kernel.image_digest &&
+          row(
+            trans.__('Digest'),
+            <span title={kernel.image_digest}>{shortDigest(kernel.image_digest)}</span>,
+            'jck-kernel-digest'
+          )}
         {row(trans.__('Runtime'), kernel.spec.runtime ?? 'apptainer')}
         {row(trans.__('GPU'), kernel.spec.gpu ?? 'auto')}
+        {row(
+          trans.__('Runs on'),
+          kernel.slurm
+            ? trans.__('a compute node (%1)', slurmSummary(kernel.slurm))
+            : trans.__('this server'),
+          'jck-kernel-runs-on'
+        )}
         {row(
           trans.__('Modules'),
           kernel.spec.modules?.length ? kernel.spec.modules.join(', ') : '—'
