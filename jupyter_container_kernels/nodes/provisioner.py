@@ -312,9 +312,10 @@ class NodeKernelProvisioner(ContainerProvisioner):
 
     async def _end(self, message: str, *, cancel: bool) -> None:
         """End the job (stop the agent, then ``scancel`` whatever is left) and forget it."""
-        if self._lease is not None:
-            self._lease.cancel()
-            self._lease = None
+        for task in (self._lease, self._refresh):
+            if task is not None:
+                task.cancel()
+        self._lease = self._refresh = None
         job, agent = self.job, self.agent
         if agent is not None:
             with contextlib.suppress(AgentUnreachable):
