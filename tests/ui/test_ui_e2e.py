@@ -126,11 +126,30 @@ def journey(
     assert probe.get_attribute("data-ok") == "true"
     assert re.search(r"Python 3\.\d+.*ipykernel 6\.", probe.inner_text()), probe.inner_text()
     shot("register-probe-usable")
+    # "Run on a compute node": partitions from sinfo, the #SBATCH lines the server would use,
+    # and its validation message for a bad value; unticked again, the kernel stays local.
+    form.locator('[data-testid="jck-register-node-enabled"]').check()
+    partition = form.locator('[data-testid="jck-register-node-partition"]')
+    assert {"debug", "gpu"} <= set(
+        partition.locator("option").evaluate_all("o => o.map(x => x.value)")
+    )
+    partition.select_option("gpu")
+    form.locator('[data-testid="jck-register-node-time"]').fill("1:00:00")
+    sbatch = form.locator('[data-testid="jck-register-sbatch"]')
+    sbatch.filter(has_text="--time=1:00:00").wait_for(timeout=10_000)
+    assert "#SBATCH --partition=gpu" in sbatch.inner_text()
+    form.locator('[data-testid="jck-register-node-mem"]').fill("lots")
+    error = form.locator('[data-testid="jck-register-node-error"]')
+    error.wait_for(timeout=10_000)
+    assert error.inner_text().startswith("slurm.mem:")
+    shot("register-node-kernel-fields")
+    form.locator('[data-testid="jck-register-node-enabled"]').uncheck()
     form.locator('[data-testid="jck-register-submit"]').click()
     panel.locator('[data-testid="jck-register-notice"]').wait_for(timeout=KERNEL_TIMEOUT_MS)
     registered = panel.locator('[data-testid="jck-kernel"]', has_text="Registered in the UI")
     registered.wait_for(state="visible")
     assert registered.locator('[data-testid="jck-kernel-remove"]').is_visible()  # a user kernel
+    assert "this server" in registered.locator('[data-testid="jck-kernel-runs-on"]').inner_text()
     open_launcher(page)
     launcher_tile(page, "Registered in the UI (container)").wait_for(state="visible")
     shot("registered-tile-in-launcher")
