@@ -196,6 +196,12 @@ def make(
         ) from None
     if done.returncode != 0:
         fatal = _fatal(done.stderr)
+        if "mksquashfs" in fatal and ("not found" in fatal or "no such file" in fatal.lower()):
+            raise ImageError(
+                f"`{command[0]} {command[1]}` needs mksquashfs (package squashfs-tools) to "
+                "write a SIF, and it is missing where Apptainer runs: install squashfs-tools "
+                "(or set `mksquashfs path` in apptainer.conf), or pull a ready SIF (oras://)"
+            )
         if source.kind in ("docker", "oras"):
             raise registry.classify(fatal, registry.parse_reference(source.text), out)
         raise ImageError(f"`{command[0]} {command[1]}` of {source.text} failed: {fatal}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,21 @@ def test_install_builds_a_sif_and_registers_it(
     spec = json.loads(kernel_json.read_text())["metadata"]["kernel_provisioner"]["config"]
     assert spec["runtime"] == "apptainer" and spec["image"].endswith("/images/built.sif")
     assert "ipykernel" in done.stdout  # probed: the SIF runs
+
+
+def test_a_sif_build_without_mksquashfs_says_to_install_it_and_leaves_nothing(
+    store: ImageStore, sif_tarball: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apptainer writes a SIF with mksquashfs (squashfs-tools): a site without it gets the
+    package to install, not Apptainer's `exec: "mksquashfs": executable file not found`."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("skopeo", "umoci"):  # what the build uses besides mksquashfs
+        found = shutil.which(name)
+        assert found, name
+        (tools / name).symlink_to(found)
+    monkeypatch.setenv("PATH", str(tools))
+    with pytest.raises(ImageError) as caught:
+        store.pull(parse_source(str(sif_tarball)), runtime="apptainer")
+    assert "squashfs-tools" in str(caught.value) and "\n" not in str(caught.value)
+    assert sorted(os.listdir(store.root)) == [".locks"]

@@ -154,7 +154,13 @@ def build_from(source, out, opts, work):
 
 def squash(rootfs, out):
     tmp = out + ".stand-in-tmp"
-    done = subprocess.run([shutil.which("mksquashfs") or "/usr/bin/mksquashfs", rootfs, tmp,
+    mksquashfs = shutil.which("mksquashfs")
+    if mksquashfs is None:  # Apptainer's own words when squashfs-tools are missing
+        raise Fatal(
+            "While performing build: while creating SIF: while creating squashfs: create command "
+            'failed: exec: "mksquashfs": executable file not found in $PATH'
+        )
+    done = subprocess.run([mksquashfs, rootfs, tmp,
                            "-noappend", "-no-progress", "-quiet", "-noI", "-noD", "-noF", "-noX",
                            "-all-root"], capture_output=True, text=True)  # fmt: skip
     if done.returncode != 0:
