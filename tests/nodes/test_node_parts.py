@@ -211,3 +211,36 @@ def test_slurm_times_and_states_become_what_the_panel_shows() -> None:
     job.apply(JobState("7", None, "TIMEOUT", None, None))
     job.apply(JobState("7", None, "RUNNING", None, None))  # a late answer
     assert job.state == "TIMEOUT" and not job.live, "ended is final"
+
+
+# -- where a kernel runs ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("node_kernels", "block", "on_node"),
+    [
+        ("when-configured", None, False),
+        ("when-configured", {"time": "5"}, True),
+        ("always", None, True),
+        ("never", {"time": "5"}, False),  # e.g. inside a batch job: no second job
+    ],
+)
+def test_the_kernel_json_block_and_the_site_decide_where_a_kernel_runs(
+    make_container_kernel: Any, node_kernels: str, block: Any, on_node: bool
+) -> None:
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.provisioning import KernelProvisionerFactory
+    from traitlets.config import Config
+
+    from jupyter_container_kernels.nodes.provisioner import NodeKernelProvisioner
+
+    config = {"image": "/images/x.sif", "runtime": "apptainer"}
+    name = make_container_kernel(f"w{node_kernels}{block is None}", {**config, **(
+        {"slurm": block} if block is not None else {})})  # fmt: skip
+    km = AsyncKernelManager(
+        kernel_name=name, config=Config({"SiteConfig": {"node_kernels": node_kernels}})
+    )
+    provisioner = KernelProvisionerFactory.instance().create_provisioner_instance(
+        "kid", km.kernel_spec, parent=km
+    )
+    assert isinstance(provisioner, NodeKernelProvisioner) is on_node
