@@ -50,6 +50,11 @@ from .spec import Bind, ContainerSpec
 _FRAMEWORK_KWARGS = frozenset(
     {"kernel_id", "kernel_spec", "parent", "config", "log", "connection_info"}
 )
+#: What a start failing with "No module named ipykernel" adds (local and node kernels).
+NO_IPYKERNEL = (
+    "The image's Python has no ipykernel: install it in the image (pip install ipykernel), or "
+    "make argv[0] of the kernel the image's interpreter that has it."
+)
 #: Seconds removing a container left by a killed runtime client may take.
 REMOVE_TIMEOUT = 30.0
 #: Interpreter names ``KernelManager.format_kernel_cmd`` swaps for the *server's* sys.executable.
@@ -240,10 +245,7 @@ class ContainerProvisioner(LocalProvisioner):  # type:ignore[misc]
             f"{lines}\n"
         )
         if "No module named ipykernel" in output:
-            message += (
-                "The image's Python has no ipykernel: install it in the image (pip install "
-                "ipykernel), or make argv[0] of the kernel the image's interpreter that has it.\n"
-            )
+            message += NO_IPYKERNEL + "\n"
         message += f"The command was: {shlex.join(self._argv)}"
         return KernelStartError(message)
 

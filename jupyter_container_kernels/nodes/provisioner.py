@@ -34,7 +34,7 @@ from ..errors import (
     SchedulerError,
 )
 from ..launch import check_image
-from ..provisioner import ContainerProvisioner
+from ..provisioner import NO_IPYKERNEL, ContainerProvisioner
 from .agent import COMMENT_PREFIX, PORT_NAMES
 from .client import AgentClient, AgentUnreachable
 from .jobfiles import JobFiles, connection_variable, job_name, write_job_files
@@ -239,11 +239,7 @@ class NodeKernelProvisioner(ContainerProvisioner):
                 f"{self.spec.image}). Last lines on the node's stderr:\n{lines}"
             )
             if "No module named ipykernel" in lines:
-                message += (
-                    "\nThe image's Python has no ipykernel: install it in the image (pip "
-                    "install ipykernel), or point the kernel's 'python' at an interpreter "
-                    "that has it."
-                )
+                message += "\n" + NO_IPYKERNEL
             raise KernelStartError(message)
         info = dict(self.connection_info)
         info["ip"] = reply["ip"]

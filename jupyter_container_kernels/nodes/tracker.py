@@ -221,6 +221,20 @@ class NodeKernels:
         except KeyError:
             raise NotFoundError(f"No node kernel {kernel_id!r} on this server.") from None
 
+    async def cancel_waiting(self, kernel_id: str | None = None) -> None:
+        """Cancel the job of ``kernel_id`` (every kernel when None) if its kernel is not up yet
+        (queued, or its agent not heard from): a server shutting down, or a shutdown during
+        the wait. Failures are logged; running kernels end through their own shutdown."""
+        ids = [kernel_id] if kernel_id is not None else list(self.jobs)
+        for kid in ids:
+            job = self.jobs.get(kid)
+            if job is None or not job.live or job.agent is not None:
+                continue
+            try:
+                await self.cancel(kid)
+            except Exception:
+                log.exception("Cancelling node kernel %s's job failed", kid)
+
     async def cancel(self, kernel_id: str) -> NodeJob:
         """Cancel the kernel's job (waiting or running). A start waiting for it fails with
         "cancelled"; a running kernel is reported dead."""

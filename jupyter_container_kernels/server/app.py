@@ -161,15 +161,9 @@ class ContainerKernelsApp(ExtensionApp):
         ``_async_shutdown_kernel`` directly (pinned in tests/test_upstream_contracts.py)."""
         original = kernel_manager._async_shutdown_kernel
         nodes = self.node_kernels
-        log = self.log
 
         async def shutdown_kernel(kernel_id: str, *args: Any, **kwargs: Any) -> Any:
-            job = nodes.jobs.get(kernel_id)
-            if job is not None and job.live and job.agent is None:
-                try:
-                    await nodes.cancel(kernel_id)
-                except Exception:
-                    log.exception("Cancelling node kernel %s's job failed", kernel_id)
+            await nodes.cancel_waiting(kernel_id)
             pending = getattr(kernel_manager, "_pending_kernels", {})
             task = pending.get(kernel_id)
             if kernel_id not in kernel_manager and task is not None and task.done():
@@ -184,12 +178,8 @@ class ContainerKernelsApp(ExtensionApp):
         """Stop the job watcher, cancel running pulls and the jobs of node kernels still in
         the queue (running ones end with their kernels' shutdown, which the server does)."""
         nodes = getattr(self, "node_kernels", None)
-        for job in list(nodes.jobs.values()) if nodes is not None else []:
-            if job.live and job.agent is None:
-                try:
-                    await nodes.cancel(job.kernel_id)  # type: ignore[union-attr]
-                except Exception:
-                    self.log.exception("Cancelling node kernel %s's job failed", job.kernel_id)
+        if nodes is not None:
+            await nodes.cancel_waiting()
         pulls = getattr(self, "pulls", None)
         if pulls is not None:
             await pulls.stop()
