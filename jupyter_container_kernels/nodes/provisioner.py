@@ -178,6 +178,7 @@ class NodeKernelProvisioner(ContainerProvisioner):
         assert self.files is not None
         submitted = time.monotonic()
         checked = submitted
+        running_since: float | None = None
         while True:
             published = _read_text(self.files.address_file).strip() or (
                 f"{COMMENT_PREFIX}addr={job.agent}" if job.agent else ""
@@ -203,13 +204,27 @@ class NodeKernelProvisioner(ContainerProvisioner):
                     f"last reason for the wait: {job.reason or 'none given'}. Ask for fewer "
                     "resources, another partition, or raise 'pending_timeout'."
                 )
+            if job.state == "RUNNING" and running_since is None:
+                running_since = time.monotonic()
+            silent = 0.0 if running_since is None else time.monotonic() - running_since
+            limit = max(self.start_watch_timeout, 30.0)
+            if silent > limit:
+                log_tail = tail(_read_text(self.files.log), 8) or "(nothing)"
+                raise KernelStartError(
+                    f"The kernel's Slurm job {job.job_id} runs on {job.node or 'its node'}, but "
+                    f"its node agent has not said where it listens after {silent:.0f} s; the "
+                    f"job was cancelled. Check that the node has {self.site.node_python!r} "
+                    "(c.SiteConfig.node_python) and that users may `scontrol update` their "
+                    f"job's comment. Last lines of the job's output:\n{log_tail}"
+                )
             # Slurm is asked by the watcher's rounds; directly only early on (the start is
-            # usually seconds away) and when nothing else asks.
-            # (not in the first second: the agent's file is the fast path, and each squeue
-            # costs slurmctld and this host CPU while the job starts)
+            # usually seconds away), while the job runs but its agent is not heard from, and
+            # when nothing else asks. Not in the first second: the agent's file is the fast
+            # path, and each squeue costs slurmctld and this host CPU while the job starts.
             since = time.monotonic() - checked
             early = 1.0 if waited < 1 else 0.5
-            if since > (early if waited < 5 else 2.0 if self.tracker.watcher is None else 30.0):
+            slow = 2.0 if self.tracker.watcher is None or running_since is not None else 30.0
+            if since > (early if waited < 5 else slow):
                 checked = time.monotonic()
                 await self.tracker.refresh(job)
             job.changed.clear()

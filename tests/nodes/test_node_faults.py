@@ -270,3 +270,22 @@ async def test_a_kernel_survives_slurmctld_being_down_for_a_while(
         await km.provisioner.tracker.refresh(job)
         assert not job.unknown and job.state == "RUNNING"
         assert (await run(kc, "print('still here')")).strip() == "still here"
+
+
+async def test_an_agent_that_never_reports_fails_the_start_instead_of_hanging(
+    cluster_env: Any, make_container_kernel: Any, test_image: str, tmp_path: Path
+) -> None:
+    """A node whose python3 cannot run the agent (here: one that only sleeps): the job runs, the
+    agent never says where it listens; the start fails after the watch, naming what to check."""
+    silent = tmp_path / "python3"
+    silent.write_text("#!/bin/sh\nsleep 600\n")
+    silent.chmod(0o755)
+    config = charliecloud(test_image, slurm={}, start_watch_timeout=5)  # the wait: 30 s at least
+    km = manager(make_container_kernel, config, node_python=str(silent))
+    t0 = time.monotonic()
+    with pytest.raises(KernelStartError) as caught:
+        await km.start_kernel()
+    assert time.monotonic() - t0 < 50
+    message = str(caught.value)
+    assert "has not said where it listens" in message and "node_python" in message
+    wait_until(lambda: queue(cluster_env) == [], 10, "the job was cancelled")
